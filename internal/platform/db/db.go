@@ -1,0 +1,78 @@
+// Package db opens the PostgreSQL pool and runs every tenant-owned query in a
+// transaction that has set app.tenant_id, which the row-level security
+// policies read (DESIGN.md invariant 1).
+package db
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// DB is the application's connection pool (the app role, subject to RLS).
+type DB struct {
+	Pool *pgxpool.Pool
+}
+
+// Open connects and pings.
+func Open(ctx context.Context, url string) (*DB, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("db: parse url: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("db: connect: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("db: ping: %w", err)
+	}
+	return &DB{Pool: pool}, nil
+}
+
+// Close closes the pool.
+func (d *DB) Close() { d.Pool.Close() }
+
+// Ping checks the database answers (readiness).
+func (d *DB) Ping(ctx context.Context) error { return d.Pool.Ping(ctx) }
+
+// InTenant runs fn in a transaction scoped to one tenant: every query inside
+// sees only that tenant's rows. SET takes no bind parameters, so the tenant
+// is set with set_config(..., true), which lasts until the transaction ends.
+func (d *DB) InTenant(ctx context.Context, tenantID uuid.UUID, fn func(tx pgx.Tx) error) error {
+	if tenantID == uuid.Nil {
+		return errors.New("db: tenant transaction without a tenant")
+	}
+	return pgx.BeginFunc(ctx, d.Pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT set_config('app.tenant_id', $1, true)", tenantID.String()); err != nil {
+			return fmt.Errorf("db: set tenant: %w", err)
+		}
+		return fn(tx)
+	})
+}
+
+// InTx runs fn in a transaction with no tenant set: tenant tables show zero
+// rows there; it is for the narrow SECURITY DEFINER look-ups and the
+// platform's own tables.
+func (d *DB) InTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, d.Pool, fn)
+}
+
+// IsUniqueViolation reports whether err is a unique-constraint violation,
+// optionally of the named constraint.
+func IsUniqueViolation(err error, constraint string) bool {
+	var pg *pgconn.PgError
+	if !errors.As(err, &pg) || pg.Code != "23505" {
+		return false
+	}
+	return constraint == "" || pg.ConstraintName == constraint
+}
+
+// IsNotFound reports whether err is pgx.ErrNoRows.
+func IsNotFound(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
