@@ -159,8 +159,19 @@ func (e *Error) Error() string {
 
 // Load reads the settings from lookup (normally os.LookupEnv). When
 // HELPDESK_CONFIG names a file, its KEY=VALUE lines fill in what the
-// environment does not set.
+// environment does not set. Every setting is checked; all problems are
+// reported together.
 func Load(lookup func(string) (string, bool)) (*Config, error) {
+	return load(lookup, true)
+}
+
+// LoadWithoutSecrets is Load for commands that touch no secret (migrate):
+// the secret settings are optional there.
+func LoadWithoutSecrets(lookup func(string) (string, bool)) (*Config, error) {
+	return load(lookup, false)
+}
+
+func load(lookup func(string) (string, bool), secrets bool) (*Config, error) {
 	values := map[string]string{}
 	if path, ok := lookup("HELPDESK_CONFIG"); ok && path != "" {
 		fileValues, err := readFile(path)
@@ -177,11 +188,14 @@ func Load(lookup func(string) (string, bool)) (*Config, error) {
 			v, ok = values[s.Name]
 		}
 		if !ok || v == "" {
-			if s.Required {
+			if s.Required && secrets {
 				problems = append(problems, s.Name+" is required: "+s.Description)
 				continue
 			}
 			v = s.Default
+			if v == "" {
+				continue
+			}
 		}
 		if err := s.apply(c, v); err != nil {
 			problems = append(problems, fmt.Sprintf("%s: %v", s.Name, err))
