@@ -57,6 +57,18 @@ func Migrate(ctx context.Context, ownerURL, appRole string, log *slog.Logger) (i
 // tables are covered.
 func grantApp(ctx context.Context, sqlDB *sql.DB, appRole string) error {
 	role := pgx.Identifier{appRole}.Sanitize()
+	// GRANTs from concurrent starts collide ("tuple concurrently
+	// updated"), so they run under an advisory lock of their own.
+	conn, err := sqlDB.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: grant: %w", err)
+	}
+	defer conn.Close()
+	const grantLock = 7271001
+	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock($1)", grantLock); err != nil {
+		return fmt.Errorf("migrate: grant lock: %w", err)
+	}
+	defer func() { _, _ = conn.ExecContext(context.Background(), "SELECT pg_advisory_unlock($1)", grantLock) }()
 	stmts := []string{
 		"GRANT USAGE ON SCHEMA public TO " + role,
 		"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO " + role,
@@ -65,7 +77,7 @@ func grantApp(ctx context.Context, sqlDB *sql.DB, appRole string) error {
 		"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO " + role,
 	}
 	for _, s := range stmts {
-		if _, err := sqlDB.ExecContext(ctx, s); err != nil {
+		if _, err := conn.ExecContext(ctx, s); err != nil {
 			return fmt.Errorf("migrate: grant %s: %w", appRole, err)
 		}
 	}

@@ -73,6 +73,34 @@ func withDB(base, user, dbName string) string {
 // NewDatabase creates, migrates and opens a database; cleanup drops it.
 // Call it from TestMain (sharing one database per package) or per test.
 func NewDatabase(ctx context.Context) (*Database, func(), error) {
+	d, drop, err := NewEmptyDatabase(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := db.Migrate(ctx, d.OwnerURL, AppRole, nil); err != nil {
+		drop()
+		return nil, nil, err
+	}
+	if d.DB, err = db.Open(ctx, d.AppURL); err != nil {
+		drop()
+		return nil, nil, err
+	}
+	if d.Owner, err = pgx.Connect(ctx, d.OwnerURL); err != nil {
+		d.DB.Close()
+		drop()
+		return nil, nil, err
+	}
+	cleanup := func() {
+		d.DB.Close()
+		_ = d.Owner.Close(context.Background())
+		drop()
+	}
+	return d, cleanup, nil
+}
+
+// NewEmptyDatabase creates a database with no schema (only Name, AppURL and
+// OwnerURL are set); drop removes it.
+func NewEmptyDatabase(ctx context.Context) (*Database, func(), error) {
 	admin, err := pgx.Connect(ctx, adminURL())
 	if err != nil {
 		return nil, nil, fmt.Errorf("testenv: connect admin (is PostgreSQL running? `make test` starts it): %w", err)
@@ -104,25 +132,7 @@ func NewDatabase(ctx context.Context) (*Database, func(), error) {
 			_ = c.Close(context.Background())
 		}
 	}
-	if _, err := db.Migrate(ctx, d.OwnerURL, AppRole, nil); err != nil {
-		drop()
-		return nil, nil, err
-	}
-	if d.DB, err = db.Open(ctx, d.AppURL); err != nil {
-		drop()
-		return nil, nil, err
-	}
-	if d.Owner, err = pgx.Connect(ctx, d.OwnerURL); err != nil {
-		d.DB.Close()
-		drop()
-		return nil, nil, err
-	}
-	cleanup := func() {
-		d.DB.Close()
-		_ = d.Owner.Close(context.Background())
-		drop()
-	}
-	return d, cleanup, nil
+	return d, drop, nil
 }
 
 // Redis is one Redis logical database held for the life of a test package.
