@@ -52,6 +52,7 @@ type Server struct {
 	limiter *limiter
 	faults  *faults
 	methods map[string]methodSpec
+	control map[string]controlFunc
 }
 
 var tokenRe = regexp.MustCompile(`^(\d+):[\w-]{35}$`)
@@ -94,6 +95,7 @@ func New(opts Options) *Server {
 		st: newState(), limiter: newLimiter(lim), faults: newFaults(),
 	}
 	s.methods = s.methodTable()
+	s.control = s.controlTable()
 	return s
 }
 
