@@ -94,13 +94,6 @@ func (s *Service) Signup(ctx context.Context, in SignupInput, cl Client) (Signup
 	if err := v.Err(); err != nil {
 		return out, err
 	}
-	res, err := s.limiter.Allow(ctx, limitKey("signup", cl.IP), s.loginLimit())
-	if err != nil {
-		return out, fmt.Errorf("%w: signup throttle: %v", ErrUnavailable, err)
-	}
-	if res.Allowed == 0 {
-		return out, &ThrottledError{RetryAfter: max(res.RetryAfter.Round(time.Second), time.Second)}
-	}
 	if taken, err := s.emailTaken(ctx, email); err != nil {
 		return out, err
 	} else if taken {

@@ -2,16 +2,12 @@ package auth
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"math"
 	"net/mail"
 	"strings"
 	"time"
 
-	"github.com/go-redis/redis_rate/v10"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
@@ -116,47 +112,6 @@ func (s *Service) login(ctx context.Context, email, password string, cl Client) 
 		return TokenPair{}, nil, err
 	}
 	return pair, p, nil
-}
-
-func (s *Service) loginLimit() redis_rate.Limit {
-	return redis_rate.PerMinute(s.opt.LoginMaxPerMinute)
-}
-
-func limitKey(kind, value string) string {
-	h := sha256.Sum256([]byte(value))
-	return "auth:login:" + kind + ":" + hex.EncodeToString(h[:12])
-}
-
-// throttle spends one attempt from the account's and the IP's budgets
-// before any password is checked, so parallel guesses cannot overrun the
-// limit; release gives them back after a correct password, so only failures
-// count. An exhausted budget refuses even the right password.
-func (s *Service) throttle(ctx context.Context, email, ip string) (release func(), err error) {
-	keys := []string{limitKey("email", email), limitKey("ip", ip)}
-	limit := s.loginLimit()
-	var wait time.Duration
-	for _, k := range keys {
-		res, err := s.limiter.Allow(ctx, k, limit)
-		if err != nil {
-			return nil, fmt.Errorf("%w: login throttle: %v", ErrUnavailable, err)
-		}
-		if res.Allowed == 0 && res.RetryAfter > wait {
-			wait = res.RetryAfter
-		}
-	}
-	if wait > 0 {
-		return nil, &ThrottledError{RetryAfter: time.Duration(math.Ceil(wait.Seconds())) * time.Second}
-	}
-	return func() {
-		// A correct password clears the account's failures; the IP gets
-		// its attempt back.
-		if err := s.limiter.Reset(ctx, keys[0]); err != nil {
-			s.log.Warn("login throttle reset failed", "error", err)
-		}
-		if _, err := s.limiter.AllowN(ctx, keys[1], limit, -1); err != nil {
-			s.log.Warn("login throttle refund failed", "error", err)
-		}
-	}, nil
 }
 
 // IsThrottled extracts the wait from a throttling error.

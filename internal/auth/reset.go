@@ -24,18 +24,14 @@ func (s *Service) RequestPasswordReset(ctx context.Context, email string) error 
 	if !ok {
 		return nil
 	}
-	res, err := s.limiter.Allow(ctx, limitKey("reset", email), s.loginLimit())
-	if err != nil {
-		return fmt.Errorf("%w: reset throttle: %v", ErrUnavailable, err)
-	}
-	if res.Allowed == 0 {
-		return nil
+	if wait, err := s.reserve(ctx, limitKey("reset-email", email)); err != nil || wait > 0 {
+		return err
 	}
 	var uid, tid uuid.UUID
 	var role string
 	var hash string
 	var disabled bool
-	err = s.db.Pool.QueryRow(ctx, `SELECT id, tenant_id, role, password_hash, disabled FROM auth_user_by_email($1)`, email).
+	err := s.db.Pool.QueryRow(ctx, `SELECT id, tenant_id, role, password_hash, disabled FROM auth_user_by_email($1)`, email).
 		Scan(&uid, &tid, &role, &hash, &disabled)
 	if db.IsNotFound(err) || (err == nil && disabled) {
 		return nil

@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/go-redis/redis_rate/v10"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
@@ -38,13 +37,12 @@ type Options struct {
 
 // Service is the account service; it holds no fiber types.
 type Service struct {
-	db      *db.DB
-	rdb     *redis.Client
-	limiter *redis_rate.Limiter
-	opt     Options
-	clock   clock.Clock
-	log     *slog.Logger
-	mailer  Mailer
+	db     *db.DB
+	rdb    *redis.Client
+	opt    Options
+	clock  clock.Clock
+	log    *slog.Logger
+	mailer Mailer
 	// dummyHash is checked against when an e-mail is unknown, so that
 	// answering "no such account" costs as much as a wrong password.
 	dummyHash string
@@ -115,7 +113,7 @@ func NewService(d *db.DB, rdb *redis.Client, o Options) (*Service, error) {
 		return nil, fmt.Errorf("auth: dummy hash: %w", err)
 	}
 	return &Service{
-		db: d, rdb: rdb, limiter: redis_rate.NewLimiter(rdb), opt: o,
+		db: d, rdb: rdb, opt: o,
 		clock: o.Clock, log: o.Logger, mailer: o.Mailer, dummyHash: dummy,
 	}, nil
 }
