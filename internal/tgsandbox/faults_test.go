@@ -34,10 +34,12 @@ func TestLatencyFault(t *testing.T) {
 	if time.Since(start) < 50*time.Millisecond {
 		t.Fatal("latency not applied")
 	}
+	// A long latency that must no longer apply once cleared.
+	e.s.SetLatency(b.ID, "getMe", 30*time.Second)
 	e.s.ClearFaults()
 	start = time.Now()
 	e.ok(e.call(b.Token, "getMe", nil), nil)
-	if time.Since(start) >= 50*time.Millisecond {
+	if time.Since(start) >= 10*time.Second {
 		t.Fatal("latency not cleared")
 	}
 }
