@@ -118,3 +118,16 @@ func TestWebPage(t *testing.T) {
 		t.Fatalf("web page: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
 }
+
+// curl -d sends JSON labelled as a form; the control API must still read it.
+func TestControlAcceptsCurlDefaultContentType(t *testing.T) {
+	e := newEnv(t, nil)
+	resp, err := http.Post(e.ts.URL+"/sandbox/createUser", "application/x-www-form-urlencoded", strings.NewReader(`{"first_name":"Curl"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if us := e.s.Users(); len(us) != 1 || us[0].FirstName != "Curl" {
+		t.Fatalf("users = %+v", us)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 )
@@ -66,15 +67,6 @@ func parseParams(r *http.Request) (*params, error) {
 			}
 			p.files[k] = up
 		}
-	case "application/x-www-form-urlencoded":
-		if err := r.ParseForm(); err != nil {
-			return nil, fmt.Errorf("parse form: %w", err)
-		}
-		for k, v := range r.PostForm {
-			if len(v) > 0 {
-				p.str[k] = v[0]
-			}
-		}
 	default:
 		body, err := io.ReadAll(io.LimitReader(r.Body, maxUploadBytes))
 		if err != nil {
@@ -83,6 +75,19 @@ func parseParams(r *http.Request) (*params, error) {
 		body = bytes.TrimSpace(body)
 		// telego sends the JSON literal null for calls without parameters.
 		if len(body) == 0 || string(body) == "null" {
+			return p, nil
+		}
+		// curl -d labels JSON as urlencoded; a body that starts like JSON is JSON.
+		if ct == "application/x-www-form-urlencoded" && body[0] != '{' {
+			form, err := url.ParseQuery(string(body))
+			if err != nil {
+				return nil, fmt.Errorf("parse form: %w", err)
+			}
+			for k, v := range form {
+				if len(v) > 0 {
+					p.str[k] = v[0]
+				}
+			}
 			return p, nil
 		}
 		if err := json.Unmarshal(body, &p.json); err != nil {
