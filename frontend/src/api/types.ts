@@ -1,0 +1,143 @@
+// Shapes of the platform API (docs/openapi.yaml).
+
+export type Role = 'owner' | 'admin' | 'agent' | 'operator';
+export type TenantRole = Exclude<Role, 'operator'>;
+
+export interface User {
+  id: string;
+  tenant_id: string | null;
+  email: string;
+  name: string;
+  language: string;
+  role: Role;
+  disabled: boolean;
+  created_at: string;
+}
+
+export interface TenantSummary {
+  id: string;
+  name: string;
+  default_language: string;
+  created_at: string;
+}
+
+export interface Signup {
+  tenant: TenantSummary;
+  user: User;
+  access_token: string;
+  refresh_token: string;
+}
+
+export interface Session {
+  id: string;
+  created_at: string;
+  last_used_at: string;
+  expires_at: string;
+  user_agent: string;
+  ip: string;
+  current: boolean;
+}
+
+export type InviteStatus = 'pending' | 'accepted' | 'revoked' | 'expired';
+
+export interface Invite {
+  id: string;
+  email: string;
+  role: TenantRole;
+  invited_by: string | null;
+  created_at: string;
+  expires_at: string;
+  accepted_at: string | null;
+  revoked_at: string | null;
+  status: InviteStatus;
+}
+
+export interface CreatedInvite {
+  invite: Invite;
+  link: string;
+  emailed: boolean;
+}
+
+export const FEATURES = ['support', 'broadcasts', 'surveys', 'crm', 'dispatch', 'loyalty', 'cabinet', 'community'] as const;
+export type Feature = (typeof FEATURES)[number];
+
+export const LANGUAGES = ['ru', 'en'] as const;
+
+export interface Tenant {
+  id: string;
+  slug?: string;
+  name: string;
+  timezone: string;
+  languages: string[];
+  default_language: string;
+  features: Record<string, boolean>;
+  status?: string;
+  template?: string;
+  created_at?: string;
+  updated_at?: string;
+}
+
+export interface TenantPatch {
+  name?: string;
+  timezone?: string;
+  languages?: string[];
+  default_language?: string;
+  features?: Record<string, boolean>;
+}
+
+export interface TextValue {
+  value: string;
+  default: string;
+  overridden: boolean;
+}
+
+export interface TextEntry {
+  key: string;
+  description: string;
+  placeholders: string[];
+  values: Record<string, TextValue>;
+}
+
+export interface Bot {
+  id: number;
+  username: string;
+  name: string;
+  status: string;
+  webhook_url: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface WebhookHealth {
+  url: string;
+  url_matches: boolean;
+  pending_update_count: number;
+  last_error_date?: number;
+  last_error_message?: string;
+  max_connections?: number;
+}
+
+/** A tenant as operators see it (GET /ops/tenants): identity and aggregates only. */
+export interface OpsTenant {
+  id: string;
+  slug: string;
+  name: string;
+  status: 'active' | 'suspended' | string;
+  created_at: string;
+  members: number;
+  contacts: number;
+  bots: number;
+  events_24h: number;
+  events_30d: number;
+}
+
+/** Lists come bare or wrapped in one named key: {items: [...]}, {members: [...]}, {sessions: [...]}. */
+export type ListResponse<T> = T[] | Record<string, T[] | null | unknown>;
+
+export function items<T>(r: ListResponse<T> | null | undefined, key?: string): T[] {
+  if (!r) return [];
+  if (Array.isArray(r)) return r;
+  if (key && Array.isArray(r[key])) return r[key] as T[];
+  for (const v of Object.values(r)) if (Array.isArray(v)) return v as T[];
+  return [];
+}
