@@ -57,6 +57,8 @@ func run(args []string, stdout, stderr io.Writer, stdin io.Reader, lookup func(s
 		err = runServer(ctx, cmd, args, stderr, lookup)
 	case "migrate":
 		err = runMigrate(ctx, stderr, lookup)
+	case "operator":
+		err = runOperator(ctx, args, stdout, stderr, stdin, lookup)
 	case "config":
 		printConfig(stdout)
 	case "-h", "--help", "help":

@@ -9,6 +9,7 @@ import (
 	"net/http"
 
 	"github.com/tgdesk/helpdesk/frontend"
+	"github.com/tgdesk/helpdesk/internal/auth"
 	"github.com/tgdesk/helpdesk/internal/platform/httpx"
 	"github.com/tgdesk/helpdesk/internal/platform/queue"
 )
@@ -16,21 +17,53 @@ import (
 // App holds every service, built once per process.
 type App struct {
 	*Deps
+	Auth *auth.Service
 }
 
 // New builds the services on top of deps.
 func New(d *Deps) (*App, error) {
-	return &App{Deps: d}, nil
+	a := &App{Deps: d}
+	mailer, err := auth.NewMailer(d.Cfg.SMTPURL, d.Cfg.SMTPFrom)
+	if err != nil {
+		return nil, err
+	}
+	a.Auth, err = auth.NewService(d.DB, d.Redis, auth.Options{
+		JWTSecret:         d.Cfg.JWTSecret,
+		AccessTTL:         d.Cfg.AccessTTL,
+		RefreshTTL:        d.Cfg.RefreshTTL,
+		InviteTTL:         d.Cfg.InviteTTL,
+		PublicURL:         d.Cfg.PublicURL,
+		LoginMaxPerMinute: d.Cfg.LoginMaxPerMinute,
+		PasswordParams:    d.PasswordParams,
+		Clock:             d.Clock,
+		Mailer:            mailer,
+		Logger:            d.Log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
 }
 
 // HTTP assembles the fiber app: health, the public API, webhooks, operator
 // routes and the embedded console.
 func (a *App) HTTP() *fiber.App {
-	app := httpx.NewApp(httpx.Options{BodyLimit: a.Cfg.BodyLimit, Logger: a.Log})
+	app := httpx.NewApp(httpx.Options{BodyLimit: a.Cfg.BodyLimit, Logger: a.Log, TrustedProxies: a.Cfg.TrustedProxies})
 	httpx.Health(app, map[string]httpx.Checker{
 		"postgres": a.DB.Ping,
 		"redis":    func(ctx context.Context) error { return a.Redis.Ping(ctx).Err() },
 	})
+	authH := auth.NewHandler(a.Auth)
+
+	api := app.Group("/api/v1")
+	// Public routes first: auth's Routes installs authentication on api
+	// after its own public routes, so everything registered below needs a
+	// valid access token.
+	authH.Routes(api)
+
+	ops := app.Group("/ops", authH.Authenticate(), auth.RequireOperator())
+	_ = ops
+
 	mountConsole(app)
 	return app
 }

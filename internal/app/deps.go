@@ -30,6 +30,8 @@ type Deps struct {
 	AsynqOpt asynq.RedisConnOpt
 	Queue    *queue.Client
 	Keyring  *crypto.Keyring
+	// PasswordParams are argon2id costs; tests lower them.
+	PasswordParams crypto.PasswordParams
 }
 
 // Open connects to PostgreSQL and Redis and checks the schema is current.
@@ -66,6 +68,8 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Deps, err
 		AsynqOpt: opt,
 		Queue:    queue.NewClient(opt),
 		Keyring:  keyring,
+
+		PasswordParams: crypto.DefaultPasswordParams,
 	}, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"strconv"
@@ -41,6 +42,7 @@ type Config struct {
 	ShutdownTimeout   time.Duration
 	WebhookMaxConns   int
 	LoginMaxPerMinute int
+	TrustedProxies    []string
 }
 
 // Spec describes one setting.
@@ -144,6 +146,19 @@ var Specs = []Spec{
 			return errors.New("must be a whole number from 1 to 100")
 		}
 		c.WebhookMaxConns = n
+		return nil
+	}},
+	{"HELPDESK_TRUSTED_PROXIES", "", false, "comma-separated IPs or CIDRs of reverse proxies whose X-Forwarded-For is believed (client IPs for login throttling and logs)", func(c *Config, v string) error {
+		for _, p := range strings.Split(v, ",") {
+			p = strings.TrimSpace(p)
+			if p == "" {
+				continue
+			}
+			if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
+				return fmt.Errorf("%q is not an IP or CIDR", p)
+			}
+			c.TrustedProxies = append(c.TrustedProxies, p)
+		}
 		return nil
 	}},
 	{"HELPDESK_LOGIN_MAX_PER_MINUTE", "10", false, "failed logins allowed per account and per IP per minute", positiveInt(func(c *Config) *int { return &c.LoginMaxPerMinute })},

@@ -21,6 +21,9 @@ import (
 type Options struct {
 	BodyLimit int
 	Logger    *slog.Logger
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the
+	// client; with none, the peer address is the client.
+	TrustedProxies []string
 }
 
 const localRequestID = "request_id"
@@ -39,11 +42,21 @@ func NewApp(o Options) *fiber.App {
 		IdleTimeout:           120 * time.Second,
 		ErrorHandler:          errorHandler(o.Logger),
 		// The handler copies what it keeps: fasthttp reuses buffers.
-		Immutable: false,
+		Immutable:               false,
+		EnableTrustedProxyCheck: len(o.TrustedProxies) > 0,
+		TrustedProxies:          o.TrustedProxies,
+		ProxyHeader:             proxyHeader(o.TrustedProxies),
 	})
 	// The access log sits outside the recoverer so panics are logged as 500s.
 	app.Use(requestID, accessLog(o.Logger), recoverer(o.Logger))
 	return app
+}
+
+func proxyHeader(trusted []string) string {
+	if len(trusted) == 0 {
+		return ""
+	}
+	return fiber.HeaderXForwardedFor
 }
 
 // RequestID returns the request's id.

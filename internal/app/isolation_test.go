@@ -1,0 +1,92 @@
+package app_test
+
+import (
+	"strings"
+	"testing"
+)
+
+// objectOf names, for each route with a path parameter, the other tenant's
+// object the route is called with. A new route with a parameter must be
+// added here (the test fails until it is), so isolation is checked for every
+// route the app serves.
+type objectOf func(other *team) string
+
+var crossTenantObjects = map[string]objectOf{
+	"/api/v1/auth/sessions/:id": func(o *team) string { return o.Owner.SessionID },
+	"/api/v1/members/:id":       func(o *team) string { return o.Agent.UserID },
+	"/api/v1/invites/:id":       func(o *team) string { return o.PendingInviteID },
+}
+
+// Routes whose parameter is not an object id of a tenant (so there is no
+// other tenant's object to name), with the reason.
+var notObjectParams = map[string]string{}
+
+// For every route in the app's route table and every role: a request for
+// another tenant's object answers 404 (or 403 for a role the route is not
+// for), and the object is untouched.
+func TestCrossTenantIDsAnswer404OnEveryRoute(t *testing.T) {
+	p := newPlatform(t)
+	a := p.newTeam(t, "Tenant A")
+	b := p.newTeam(t, "Tenant B")
+	op := p.operator(t)
+	rows, _ := readMatrix(t)
+	allowed := map[string]map[string]bool{}
+	for _, r := range rows {
+		allowed[r.Method+" "+r.Path] = r.Allowed
+	}
+	creds := map[string]member{"owner": a.Owner, "admin": a.Admin, "agent": a.Agent, "operator": op}
+	checked := 0
+	for _, r := range p.HTTP.GetRoutes(true) {
+		if r.Method == "HEAD" || r.Method == "USE" || !strings.Contains(r.Path, "/:") ||
+			!(strings.HasPrefix(r.Path, "/api/v1/") || strings.HasPrefix(r.Path, "/ops/")) {
+			continue
+		}
+		if _, skip := notObjectParams[r.Path]; skip {
+			continue
+		}
+		obj, ok := crossTenantObjects[r.Path]
+		if !ok {
+			t.Errorf("route %s %s has a path parameter but no cross-tenant fixture in isolation_test.go", r.Method, r.Path)
+			continue
+		}
+		path := r.Path[:strings.Index(r.Path, "/:")] + "/" + obj(b) + r.Path[strings.Index(r.Path, "/:")+len(paramName(r.Path))+2:]
+		for _, role := range roles {
+			m := p.login(t, creds[role].Email, creds[role].Password)
+			code := p.call(t, r.Method, path, m.Token, map[string]any{"role": "agent", "disabled": true}, nil)
+			want := 404
+			if !allowed[r.Method+" "+r.Path][role] {
+				want = 403
+			}
+			if code != want {
+				t.Errorf("%s %s as %s of another tenant: %d, want %d", r.Method, path, role, code, want)
+			}
+			checked++
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no route was checked")
+	}
+	// B's objects survived A's attempts.
+	var members struct {
+		Members []struct {
+			ID       string `json:"id"`
+			Role     string `json:"role"`
+			Disabled bool   `json:"disabled"`
+		} `json:"members"`
+	}
+	must(t, p.call(t, "GET", "/api/v1/members", b.Owner.Token, nil, &members) == 200, "list B's members")
+	must(t, len(members.Members) == 3, "B has %d members after A's attempts, want 3", len(members.Members))
+	for _, m := range members.Members {
+		must(t, !m.Disabled, "B's member %s was disabled by another tenant", m.ID)
+	}
+	must(t, p.call(t, "GET", "/api/v1/auth/sessions", b.Owner.Token, nil, nil) == 200, "B's owner session was revoked by another tenant")
+}
+
+func paramName(path string) string {
+	i := strings.Index(path, "/:")
+	rest := path[i+2:]
+	if j := strings.Index(rest, "/"); j >= 0 {
+		return rest[:j]
+	}
+	return rest
+}
