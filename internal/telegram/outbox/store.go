@@ -1,0 +1,273 @@
+package outbox
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tgdesk/helpdesk/internal/platform/db"
+)
+
+type rowIn struct {
+	ID     uuid.UUID
+	Msg    Message
+	Params json.RawMessage
+	Seq    int64
+	Cost   cost
+}
+
+// insert records a new message, or finds the one already recorded under
+// its idempotency key; it answers the row's id, status and sequence.
+func (o *Outbox) insert(ctx context.Context, r rowIn) (uuid.UUID, string, int64, error) {
+	m := r.Msg
+	var key *string
+	if m.IdempotencyKey != "" {
+		key = &m.IdempotencyKey
+	}
+	id, status, seq := r.ID, "", r.Seq
+	err := o.db.InTenant(ctx, m.TenantID, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `
+			INSERT INTO outbox_messages (id, tenant_id, bot_id, chat_id, thread_id, method, params, priority, kind, ref, idempotency_key, seq, cost)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+			ON CONFLICT (tenant_id, bot_id, idempotency_key) DO NOTHING
+			RETURNING status`,
+			r.ID, m.TenantID, m.BotID, m.ChatID, m.ThreadID, m.Method, r.Params, int(m.Priority), m.Kind, m.Ref, key, r.Seq, r.Cost.chat,
+		).Scan(&status)
+		if !db.IsNotFound(err) {
+			return err
+		}
+		return tx.QueryRow(ctx, `
+			SELECT id, status, seq FROM outbox_messages
+			WHERE tenant_id = $1 AND bot_id = $2 AND idempotency_key = $3`,
+			m.TenantID, m.BotID, m.IdempotencyKey).Scan(&id, &status, &seq)
+	})
+	if err != nil {
+		return uuid.Nil, "", 0, fmt.Errorf("outbox: record message: %w", err)
+	}
+	return id, status, seq, nil
+}
+
+// claimed is a message taken for a call.
+type claimed struct {
+	ID          uuid.UUID
+	TenantID    uuid.UUID
+	BotID       int64
+	ChatID      int64
+	ThreadID    int
+	Method      string
+	Params      json.RawMessage
+	Priority    Priority
+	Kind, Ref   string
+	Attempts    int
+	Throttled   int
+	Interrupted bool // the previous attempt died between 'sending' and its outcome
+	MaybeDup    bool // this or an earlier attempt was interrupted
+}
+
+type claimAction int
+
+const (
+	claimSend    claimAction = iota
+	claimSkip                // gone or already finished: drop from the queue
+	claimUnknown             // a bulk message whose earlier call was interrupted
+)
+
+// claim switches a message to 'sending' before its call (invariant 2). A row
+// already 'sending' means an earlier call was interrupted (the pump holding
+// it died): bulk rows become 'unknown' and are never repeated; live rows are
+// sent again and flagged maybe_duplicate (at least once).
+func (o *Outbox) claim(ctx context.Context, tenantID, id uuid.UUID) (claimed, claimAction, error) {
+	c := claimed{ID: id, TenantID: tenantID}
+	action := claimSend
+	err := o.db.InTenant(ctx, tenantID, func(tx pgx.Tx) error {
+		var status string
+		var prio int
+		err := tx.QueryRow(ctx, `
+			SELECT status, bot_id, chat_id, thread_id, method, params, priority, kind, ref, attempts, throttled, maybe_duplicate
+			FROM outbox_messages WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, tenantID, id,
+		).Scan(&status, &c.BotID, &c.ChatID, &c.ThreadID, &c.Method, &c.Params, &prio, &c.Kind, &c.Ref, &c.Attempts, &c.Throttled, &c.MaybeDup)
+		if db.IsNotFound(err) {
+			action = claimSkip
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		c.Priority = Priority(prio)
+		switch {
+		case status != "queued" && status != "sending":
+			action = claimSkip
+			return nil
+		case status == "sending" && c.Priority == Bulk:
+			action = claimUnknown
+			_, err = tx.Exec(ctx, `
+				UPDATE outbox_messages SET status = 'unknown', finished_at = now(),
+				       error_description = 'interrupted: the call may or may not have reached Telegram'
+				WHERE tenant_id = $1 AND id = $2`, tenantID, id)
+			return err
+		}
+		c.Interrupted = status == "sending"
+		c.MaybeDup = c.MaybeDup || c.Interrupted
+		c.Attempts++
+		_, err = tx.Exec(ctx, `
+			UPDATE outbox_messages SET status = 'sending', attempts = attempts + 1, sending_at = now(),
+			       maybe_duplicate = maybe_duplicate OR $3
+			WHERE tenant_id = $1 AND id = $2`, tenantID, id, c.Interrupted)
+		return err
+	})
+	if err != nil {
+		return c, claimSkip, fmt.Errorf("outbox: claim %s: %w", id, err)
+	}
+	return c, action, nil
+}
+
+// outcome is what a call came to.
+type outcome struct {
+	Status      string // queued (to retry), sent, failed, unknown, blocked
+	Throttled   bool
+	Code        int
+	Description string
+	MessageIDs  []int64
+	Latency     time.Duration
+}
+
+// finish records an outcome; a 'blocked' outcome on a private chat also
+// marks the bot chat unreachable and unsubscribed and logs a bot_blocked
+// event, in the same transaction.
+func (o *Outbox) finish(ctx context.Context, c claimed, out outcome) error {
+	throttled := 0
+	if out.Throttled {
+		throttled = 1
+	}
+	var code *int
+	if out.Code != 0 {
+		code = &out.Code
+	}
+	var desc *string
+	if out.Description != "" {
+		desc = &out.Description
+	}
+	ids := out.MessageIDs
+	if ids == nil {
+		ids = []int64{}
+	}
+	err := o.db.InTenant(ctx, c.TenantID, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `
+			UPDATE outbox_messages SET status = $3, throttled = throttled + $4, error_code = $5,
+			       error_description = $6, message_ids = $7, latency_ms = $8,
+			       finished_at = CASE WHEN $3 = 'queued' THEN NULL ELSE now() END
+			WHERE tenant_id = $1 AND id = $2`,
+			c.TenantID, c.ID, out.Status, throttled, code, desc, ids, int(out.Latency.Milliseconds()))
+		if err != nil || out.Status != "blocked" {
+			return err
+		}
+		var contactID uuid.UUID
+		err = tx.QueryRow(ctx, `
+			UPDATE bot_chats SET reachable = false, blocked_at = now(), unsubscribed = true
+			WHERE tenant_id = $1 AND bot_id = $2 AND chat_id = $3 AND reachable
+			RETURNING contact_id`, c.TenantID, c.BotID, c.ChatID).Scan(&contactID)
+		if db.IsNotFound(err) {
+			return nil // unknown chat or already marked
+		}
+		if err != nil {
+			return err
+		}
+		payload, _ := json.Marshal(map[string]any{"chat_id": c.ChatID, "description": out.Description})
+		_, err = tx.Exec(ctx, `
+			INSERT INTO events (tenant_id, contact_id, bot_id, type, payload)
+			VALUES ($1, $2, $3, 'bot_blocked', $4)`, c.TenantID, contactID, c.BotID, payload)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("outbox: record outcome of %s: %w", c.ID, err)
+	}
+	return nil
+}
+
+// DayStats are one bot's counters for one UTC day.
+type DayStats struct {
+	BotID     int64     `json:"bot_id"`
+	Day       time.Time `json:"day"`
+	Sent      int64     `json:"sent"`
+	Failed    int64     `json:"failed"`
+	Blocked   int64     `json:"blocked"`
+	Unknown   int64     `json:"unknown"`
+	Pending   int64     `json:"pending"`
+	Throttled int64     `json:"throttled"` // 429 answers (waits, not failures)
+}
+
+// Stats counts a tenant's calls per bot per UTC day since a time, for the
+// operator and admin views.
+func (o *Outbox) Stats(ctx context.Context, tenantID uuid.UUID, since time.Time) ([]DayStats, error) {
+	var out []DayStats
+	err := o.db.InTenant(ctx, tenantID, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `
+			SELECT bot_id, (created_at AT TIME ZONE 'UTC')::date AS day,
+			       count(*) FILTER (WHERE status = 'sent'),
+			       count(*) FILTER (WHERE status = 'failed'),
+			       count(*) FILTER (WHERE status = 'blocked'),
+			       count(*) FILTER (WHERE status = 'unknown'),
+			       count(*) FILTER (WHERE status IN ('queued', 'sending')),
+			       coalesce(sum(throttled), 0)
+			FROM outbox_messages
+			WHERE tenant_id = $1 AND created_at >= $2
+			GROUP BY 1, 2 ORDER BY 2, 1`, tenantID, since)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var s DayStats
+			if err := rows.Scan(&s.BotID, &s.Day, &s.Sent, &s.Failed, &s.Blocked, &s.Unknown, &s.Pending, &s.Throttled); err != nil {
+				return err
+			}
+			out = append(out, s)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("outbox: stats: %w", err)
+	}
+	return out, nil
+}
+
+// paidCache remembers which bots have paid broadcasts enabled.
+type paidCache struct {
+	ttl time.Duration
+	mu  sync.Mutex
+	m   map[int64]paidEntry
+}
+
+type paidEntry struct {
+	paid bool
+	at   time.Time
+}
+
+func (o *Outbox) paidBroadcast(ctx context.Context, tenantID uuid.UUID, botID int64) (bool, error) {
+	o.paid.mu.Lock()
+	e, ok := o.paid.m[botID]
+	o.paid.mu.Unlock()
+	if ok && time.Since(e.at) < o.paid.ttl {
+		return e.paid, nil
+	}
+	var paid bool
+	err := o.db.InTenant(ctx, tenantID, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `SELECT paid_broadcast FROM bots WHERE tenant_id = $1 AND id = $2`, tenantID, botID).Scan(&paid)
+		if db.IsNotFound(err) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("outbox: bot %d settings: %w", botID, err)
+	}
+	o.paid.mu.Lock()
+	o.paid.m[botID] = paidEntry{paid: paid, at: time.Now()}
+	o.paid.mu.Unlock()
+	return paid, nil
+}
