@@ -30,20 +30,26 @@ import (
 // inflight; every move between them happens inside one script.
 type keys struct{ prefix string }
 
-func (k keys) bot(botID int64) string           { return k.prefix + "b:" + strconv.FormatInt(botID, 10) + ":" }
-func (k keys) q(botID, chatID int64) string     { return k.bot(botID) + "q:" + strconv.FormatInt(chatID, 10) }
-func (k keys) ready(botID int64) string         { return k.bot(botID) + "ready" }
-func (k keys) delayed(botID int64) string       { return k.bot(botID) + "delayed" }
-func (k keys) inflight(botID int64) string      { return k.bot(botID) + "inflight" }
-func (k keys) win(botID, chatID int64) string   { return k.bot(botID) + "w:" + strconv.FormatInt(chatID, 10) }
-func (k keys) pause(botID, chatID int64) string { return k.bot(botID) + "p:" + strconv.FormatInt(chatID, 10) }
-func (k keys) lock(botID int64) string          { return k.bot(botID) + "lock" }
-func (k keys) kick(botID int64) string          { return k.bot(botID) + "kick" }
-func (k keys) wake(botID int64) string          { return k.bot(botID) + "wake" }
-func (k keys) botTAT(botID int64) string        { return k.bot(botID) + "t:bot" }
-func (k keys) paidTAT(botID int64) string       { return k.bot(botID) + "t:paid" }
-func (k keys) active() string                   { return k.prefix + "bots" }
-func (k keys) seq() string                      { return k.prefix + "seq" }
+func (k keys) bot(botID int64) string { return k.prefix + "b:" + strconv.FormatInt(botID, 10) + ":" }
+func (k keys) q(botID, chatID int64) string {
+	return k.bot(botID) + "q:" + strconv.FormatInt(chatID, 10)
+}
+func (k keys) ready(botID int64) string    { return k.bot(botID) + "ready" }
+func (k keys) delayed(botID int64) string  { return k.bot(botID) + "delayed" }
+func (k keys) inflight(botID int64) string { return k.bot(botID) + "inflight" }
+func (k keys) win(botID, chatID int64) string {
+	return k.bot(botID) + "w:" + strconv.FormatInt(chatID, 10)
+}
+func (k keys) pause(botID, chatID int64) string {
+	return k.bot(botID) + "p:" + strconv.FormatInt(chatID, 10)
+}
+func (k keys) lock(botID int64) string    { return k.bot(botID) + "lock" }
+func (k keys) kick(botID int64) string    { return k.bot(botID) + "kick" }
+func (k keys) wake(botID int64) string    { return k.bot(botID) + "wake" }
+func (k keys) botTAT(botID int64) string  { return k.bot(botID) + "t:bot" }
+func (k keys) paidTAT(botID int64) string { return k.bot(botID) + "t:paid" }
+func (k keys) active() string             { return k.prefix + "bots" }
+func (k keys) seq() string                { return k.prefix + "seq" }
 
 const prioShift = 1 << 48
 
