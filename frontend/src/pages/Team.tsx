@@ -9,7 +9,7 @@ import { useI18n } from '../i18n/i18n';
 const ROLES: TenantRole[] = ['owner', 'admin', 'agent'];
 
 export function TeamPage() {
-  const { t } = useI18n();
+  const { t, dt } = useI18n();
   const { user } = useSession();
   const api = useApi();
   const admin = allowed(user?.role, 'admin');
@@ -68,7 +68,7 @@ export function TeamPage() {
                       <div className="grow">
                         <strong>{i.email}</strong>
                         <div className="muted small">
-                          {t(`role.${i.role}`)} · {t('team.expires', { when: new Date(i.expires_at).toLocaleString() })}
+                          {t(`role.${i.role}`)} · {t('team.expires', { when: dt(i.expires_at) })}
                         </div>
                       </div>
                       <ConfirmButton

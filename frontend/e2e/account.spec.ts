@@ -1,0 +1,134 @@
+// Sign-up → log out → log in → settings persist → texts → invite → the agent
+// accepts in a second browser → the agent is kept out of admin settings.
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { apiCall, apiLogin, env, launch, logInUI, newContext, PASSWORD, signUpUI, unique } from './helpers';
+
+const needs = env.routes.auth;
+
+describe.skipIf(!needs)('account, settings and team', () => {
+  let browser: Browser;
+  let owner: BrowserContext;
+  let page: Page;
+  const company = unique('Acme');
+  const ownerEmail = `${unique('owner')}@example.com`;
+  const agentEmail = `${unique('agent')}@example.com`;
+  let inviteLink = '';
+
+  beforeAll(async () => {
+    browser = await launch();
+    owner = await newContext(browser);
+    page = await owner.newPage();
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  it('signs up, logs out and logs back in', async () => {
+    await signUpUI(page, company, ownerEmail);
+    await page.getByTestId('logout').click();
+    await page.getByRole('heading', { name: 'Log in' }).waitFor();
+    await expect(page.getByText('You have logged out.').isVisible()).resolves.toBe(true);
+    // A wrong password is refused with the server's words.
+    await page.getByLabel('E-mail').fill(ownerEmail);
+    await page.getByLabel('Password').fill('not the password at all');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await expect(page.getByTestId('form-alert').textContent()).resolves.toContain('Wrong e-mail or password');
+    await logInUI(page, ownerEmail);
+    if (env.routes.tenant) await page.getByRole('heading', { name: company }).waitFor();
+  });
+
+  it.skipIf(!env.routes.tenant)('changes settings and they persist', async () => {
+    await page.getByRole('navigation').getByRole('link', { name: 'Settings', exact: true }).click();
+    const form = page.getByTestId('settings-form');
+    await form.waitFor();
+    await page.getByLabel('Time zone').fill('Asia/Yekaterinburg');
+    const surveys = page.locator('input[name="feature-surveys"]');
+    const wasOn = await surveys.isChecked();
+    await surveys.setChecked(!wasOn);
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('status').filter({ hasText: 'Saved' }).waitFor();
+
+    const token = await apiLogin(ownerEmail);
+    const t = await apiCall<{ timezone: string; features: Record<string, boolean> }>('GET', '/api/v1/tenant', token);
+    expect(t.status).toBe(200);
+    expect(t.json.timezone).toBe('Asia/Yekaterinburg');
+    expect(t.json.features.surveys).toBe(!wasOn);
+
+    // A bad time zone comes back as a field error under the field.
+    await page.getByLabel('Time zone').fill('Mars/Olympus');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await expect(page.locator('.field-error[data-field="timezone"]').textContent()).resolves.toMatch(/time zone/i);
+  });
+
+  it.skipIf(!env.routes.tenant)('overrides a bot text and resets it to the default', async () => {
+    await page.getByRole('navigation').getByRole('link', { name: 'Bot texts' }).click();
+    const entry = page.getByTestId('texts').locator('li.text-entry').first();
+    await entry.waitFor();
+    const key = (await entry.getAttribute('data-key'))!;
+    const cell = entry.locator('.text-cell[data-lang="en"]');
+    await cell.locator('textarea').fill('Hello from the e2e test');
+    await cell.getByRole('button', { name: 'Save' }).click();
+    await cell.getByText('custom').waitFor();
+
+    const token = await apiLogin(ownerEmail);
+    type Texts = { texts: { key: string; values: Record<string, { value: string; overridden: boolean }> }[] };
+    let texts = await apiCall<Texts>('GET', '/api/v1/texts', token);
+    expect(texts.json.texts.find((x) => x.key === key)!.values.en).toMatchObject({ value: 'Hello from the e2e test', overridden: true });
+
+    await cell.getByRole('button', { name: 'Reset to default' }).click();
+    await cell.getByText('default', { exact: true }).waitFor();
+    texts = await apiCall<Texts>('GET', '/api/v1/texts', token);
+    expect(texts.json.texts.find((x) => x.key === key)!.values.en.overridden).toBe(false);
+  });
+
+  it('invites an agent and shows the link to copy', async () => {
+    await page.getByRole('navigation').getByRole('link', { name: 'Team' }).click();
+    await page.getByTestId('members').waitFor();
+    await page.getByLabel('E-mail').fill(agentEmail);
+    await page.getByLabel('Role', { exact: true }).selectOption('agent');
+    await page.getByRole('button', { name: 'Create invite' }).click();
+    const box = page.getByTestId('invite-link');
+    await box.waitFor();
+    inviteLink = await box.locator('input').inputValue();
+    expect(inviteLink).toMatch(/\/invite\/[^/]+$/);
+    await page.getByTestId('invites').getByText(agentEmail).waitFor();
+
+    const token = await apiLogin(ownerEmail);
+    const inv = await apiCall<{ invites: { email: string; status: string }[] }>('GET', '/api/v1/invites', token);
+    expect(inv.json.invites.some((i) => i.email === agentEmail && i.status === 'pending')).toBe(true);
+  });
+
+  it('the agent accepts in another browser and is kept out of admin settings', async () => {
+    const agentCtx = await newContext(browser);
+    const agent = await agentCtx.newPage();
+    await agent.goto(new URL(inviteLink).pathname);
+    await agent.getByLabel('Your name').fill('Agata Agent');
+    await agent.getByLabel('Password').fill(PASSWORD);
+    await agent.getByRole('button', { name: 'Join' }).click();
+    await agent.getByTestId('logout').waitFor();
+    const nav = agent.getByRole('navigation');
+    await nav.getByRole('link', { name: 'Team' }).waitFor();
+    expect(await nav.getByRole('link', { name: 'Settings', exact: true }).count()).toBe(0);
+    expect(await nav.getByRole('link', { name: 'Bots' }).count()).toBe(0);
+
+    await agent.goto('/settings');
+    await agent.getByTestId('not-allowed').waitFor();
+
+    const agentToken = await apiLogin(agentEmail);
+    const me = await apiCall<{ role: string }>('GET', '/api/v1/me', agentToken);
+    expect(me.json.role).toBe('agent');
+    // The server agrees: admin routes answer 403 to an agent.
+    const invite = await apiCall('POST', '/api/v1/invites', agentToken, { email: 'x@example.com', role: 'agent' });
+    expect(invite.status).toBe(403);
+    if (env.routes.tenant) {
+      const patch = await apiCall('PATCH', '/api/v1/tenant', agentToken, { timezone: 'UTC' });
+      expect(patch.status).toBe(403);
+    }
+
+    // The owner now sees the agent among the members.
+    await page.reload();
+    await page.getByTestId('members').locator(`[data-email="${agentEmail}"]`).waitFor();
+    await agentCtx.close();
+  });
+});

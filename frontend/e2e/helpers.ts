@@ -1,0 +1,89 @@
+// Shared pieces of the browser tests: one Chromium per spec file, contexts
+// with the platform's base URL, a small API client for assertions, and the
+// phone-layout checks.
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { expect, inject } from 'vitest';
+
+export const env = inject('env');
+
+export function launch(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: env.chromium,
+    headless: true,
+    // A fresh --user-data-dir is made by Playwright per launch.
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--disable-dev-shm-usage',
+    ],
+  });
+}
+
+export async function newContext(browser: Browser, opts: { phone?: boolean; lang?: string } = {}): Promise<BrowserContext> {
+  const ctx = await browser.newContext({
+    baseURL: env.baseURL,
+    locale: opts.lang ?? 'en-US',
+    viewport: opts.phone ? { width: 390, height: 844 } : { width: 1280, height: 860 },
+    deviceScaleFactor: 1,
+    isMobile: opts.phone ?? false,
+    hasTouch: opts.phone ?? false,
+  });
+  ctx.setDefaultTimeout(15_000);
+  return ctx;
+}
+
+export const unique = (what: string) => `${what}-${randomBytes(4).toString('hex')}`;
+export const PASSWORD = 'correct horse battery staple';
+
+/** Calls the platform API directly (assertions go through the API, not the picture). */
+export async function apiCall<T = unknown>(method: string, path: string, token?: string, body?: unknown): Promise<{ status: number; json: T }> {
+  const r = await fetch(env.baseURL + path, {
+    method,
+    headers: { 'Content-Type': 'application/json', ...(token ? { Authorization: `Bearer ${token}` } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await r.text();
+  return { status: r.status, json: (text ? JSON.parse(text) : undefined) as T };
+}
+
+export async function apiLogin(email: string, password = PASSWORD): Promise<string> {
+  const r = await apiCall<{ access_token: string }>('POST', '/api/v1/auth/login', undefined, { email, password });
+  expect(r.status, JSON.stringify(r.json)).toBe(200);
+  return r.json.access_token;
+}
+
+/** Signs up through the form and waits for the start page. */
+export async function signUpUI(page: Page, company: string, email: string, name = 'Olga Owner') {
+  await page.goto('/signup');
+  await page.getByLabel('Company name').fill(company);
+  await page.getByLabel('Your name').fill(name);
+  await page.getByLabel('E-mail').fill(email);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await page.getByTestId('logout').waitFor();
+  if (env.routes.tenant) await page.getByRole('heading', { name: company }).waitFor();
+}
+
+export async function logInUI(page: Page, email: string, password = PASSWORD) {
+  await page.goto('/login');
+  await page.getByLabel('E-mail').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.getByTestId('logout').waitFor();
+}
+
+/** Asserts no horizontal overflow and saves a screenshot to test-artifacts/. */
+export async function checkPhoneScreen(page: Page, name: string) {
+  await page.waitForLoadState('networkidle');
+  await page.locator('.loading').first().waitFor({ state: 'detached' }).catch(() => undefined);
+  const { scrollWidth, innerWidth } = await page.evaluate(() => ({ scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth }));
+  await page.screenshot({ path: join(env.artifacts, `phone-${name}.png`), fullPage: true });
+  expect(scrollWidth, `${name}: page is ${scrollWidth}px wide in a ${innerWidth}px viewport`).toBeLessThanOrEqual(innerWidth);
+}
