@@ -28,7 +28,7 @@ describe.skipIf(!needs)('account, settings and team', () => {
     await signUpUI(page, company, ownerEmail);
     await page.getByTestId('logout').click();
     await page.getByRole('heading', { name: 'Log in' }).waitFor();
-    await expect(page.getByText('You have logged out.').isVisible()).resolves.toBe(true);
+    await page.getByText('You have logged out.').waitFor();
     // A wrong password is refused with the server's words.
     await page.getByLabel('E-mail').fill(ownerEmail);
     await page.getByLabel('Password').fill('not the password at all');

@@ -84,6 +84,8 @@ export async function checkPhoneScreen(page: Page, name: string) {
   await page.waitForLoadState('networkidle');
   await page.locator('.loading').first().waitFor({ state: 'detached' }).catch(() => undefined);
   const { scrollWidth, innerWidth } = await page.evaluate(() => ({ scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth }));
-  await page.screenshot({ path: join(env.artifacts, `phone-${name}.png`), fullPage: true });
+  // Full-page shots of very long pages (all bot texts) are unreadable; keep the first screens.
+  const height = await page.evaluate(() => document.documentElement.scrollHeight);
+  await page.screenshot({ path: join(env.artifacts, `phone-${name}.png`), fullPage: true, clip: height > 3000 ? { x: 0, y: 0, width: 390, height: 2400 } : undefined });
   expect(scrollWidth, `${name}: page is ${scrollWidth}px wide in a ${innerWidth}px viewport`).toBeLessThanOrEqual(innerWidth);
 }

@@ -39,9 +39,7 @@ export function OperatorPage() {
                       <tr key={x.id}>
                         <td data-label={t('ops.tenant')}>
                           <strong>{x.name}</strong>
-                          <div className="muted small">
-                            {x.slug} · {dt(x.created_at)}
-                          </div>
+                          <div className="muted small">{[x.slug, dt(x.created_at)].filter(Boolean).join(' · ')}</div>
                         </td>
                         <td data-label={t('ops.status')}>
                           <span className={`badge ${x.status === 'active' ? 'ok' : 'warn'}`}>{x.status}</span>
