@@ -2,7 +2,7 @@
 // accepts in a second browser → the agent is kept out of admin settings.
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiCall, apiLogin, env, launch, logInUI, newContext, PASSWORD, signUpUI, unique } from './helpers';
+import { apiCall, apiLogin, env, launch, logInUI, newContext, PASSWORD, shot, signUpUI, unique } from './helpers';
 
 const needs = env.routes.auth;
 
@@ -36,6 +36,7 @@ describe.skipIf(!needs)('account, settings and team', () => {
     await expect(page.getByTestId('form-alert').textContent()).resolves.toContain('Wrong e-mail or password');
     await logInUI(page, ownerEmail);
     if (env.routes.tenant) await page.getByRole('heading', { name: company }).waitFor();
+    await shot(page, 'home');
   });
 
   it.skipIf(!env.routes.tenant)('changes settings and they persist', async () => {
@@ -48,6 +49,7 @@ describe.skipIf(!needs)('account, settings and team', () => {
     await surveys.setChecked(!wasOn);
     await page.getByRole('button', { name: 'Save' }).click();
     await page.getByRole('status').filter({ hasText: 'Saved' }).waitFor();
+    await shot(page, 'settings');
 
     const token = await apiLogin(ownerEmail);
     const t = await apiCall<{ timezone: string; features: Record<string, boolean> }>('GET', '/api/v1/tenant', token);
@@ -70,6 +72,7 @@ describe.skipIf(!needs)('account, settings and team', () => {
     await cell.locator('textarea').fill('Hello from the e2e test');
     await cell.getByRole('button', { name: 'Save' }).click();
     await cell.getByText('custom').waitFor();
+    await shot(page, 'texts');
 
     const token = await apiLogin(ownerEmail);
     type Texts = { texts: { key: string; values: Record<string, { value: string; overridden: boolean }> }[] };
@@ -93,6 +96,7 @@ describe.skipIf(!needs)('account, settings and team', () => {
     inviteLink = await box.locator('input').inputValue();
     expect(inviteLink).toMatch(/\/invite\/[^/]+$/);
     await page.getByTestId('invites').getByText(agentEmail).waitFor();
+    await shot(page, 'team');
 
     const token = await apiLogin(ownerEmail);
     const inv = await apiCall<{ invites: { email: string; status: string }[] }>('GET', '/api/v1/invites', token);
@@ -114,6 +118,7 @@ describe.skipIf(!needs)('account, settings and team', () => {
 
     await agent.goto('/settings');
     await agent.getByTestId('not-allowed').waitFor();
+    await shot(agent, 'agent-not-allowed');
 
     const agentToken = await apiLogin(agentEmail);
     const me = await apiCall<{ role: string }>('GET', '/api/v1/me', agentToken);

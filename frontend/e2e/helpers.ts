@@ -89,3 +89,9 @@ export async function checkPhoneScreen(page: Page, name: string) {
   await page.screenshot({ path: join(env.artifacts, `phone-${name}.png`), fullPage: true, clip: height > 3000 ? { x: 0, y: 0, width: 390, height: 2400 } : undefined });
   expect(scrollWidth, `${name}: page is ${scrollWidth}px wide in a ${innerWidth}px viewport`).toBeLessThanOrEqual(innerWidth);
 }
+
+/** Saves a desktop screenshot of the current screen to test-artifacts/. */
+export async function shot(page: Page, name: string) {
+  await page.waitForLoadState('networkidle');
+  await page.screenshot({ path: join(env.artifacts, `desktop-${name}.png`), fullPage: false });
+}
