@@ -1,0 +1,165 @@
+package telegram
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+)
+
+// Redis layout of the inbound path (single Redis node; the keys of one
+// script are not hash-tagged for a cluster):
+//
+//	helpdesk:tg:seen:<bot>:<update_id>  dedupe marker, kept SeenTTL (> Telegram's 24 h)
+//	helpdesk:tg:mb:<bot>:<chat>         the chat's mailbox: ZSET of raw updates scored by update_id
+//	helpdesk:tg:mbx                     SET of "<tenant>:<bot>:<chat>" mailboxes that may hold updates
+//	helpdesk:tg:lock:<bot>:<chat>       the drain lock (owner token, PX TTL, renewed)
+//	helpdesk:tg:fail:<bot>:<chat>       HASH update_id -> failed attempts
+//	helpdesk:tg:dead                    LIST of updates given up on (capped)
+const (
+	keyPrefix = "helpdesk:tg:"
+	indexKey  = keyPrefix + "mbx"
+	deadKey   = keyPrefix + "dead"
+	deadCap   = 10000
+)
+
+func seenKey(bot, update int64) string { return fmt.Sprintf("%sseen:%d:%d", keyPrefix, bot, update) }
+func mailboxKey(bot, chat int64) string { return fmt.Sprintf("%smb:%d:%d", keyPrefix, bot, chat) }
+func lockKey(bot, chat int64) string    { return fmt.Sprintf("%slock:%d:%d", keyPrefix, bot, chat) }
+func failKey(bot, chat int64) string    { return fmt.Sprintf("%sfail:%d:%d", keyPrefix, bot, chat) }
+
+// mailbox names one chat's queue of updates.
+type mailbox struct {
+	TenantID uuid.UUID `json:"t"`
+	BotID    int64     `json:"b"`
+	ChatID   int64     `json:"c"`
+}
+
+func (m mailbox) member() string {
+	return m.TenantID.String() + ":" + strconv.FormatInt(m.BotID, 10) + ":" + strconv.FormatInt(m.ChatID, 10)
+}
+
+func parseMember(s string) (mailbox, error) {
+	parts := strings.Split(s, ":")
+	if len(parts) != 3 {
+		return mailbox{}, errors.New("bad mailbox member")
+	}
+	t, err := uuid.Parse(parts[0])
+	if err != nil {
+		return mailbox{}, err
+	}
+	b, err := strconv.ParseInt(parts[1], 10, 64)
+	if err != nil {
+		return mailbox{}, err
+	}
+	c, err := strconv.ParseInt(parts[2], 10, 64)
+	if err != nil {
+		return mailbox{}, err
+	}
+	return mailbox{TenantID: t, BotID: b, ChatID: c}, nil
+}
+
+// acceptScript dedupes and files an update in one atomic step: either the
+// update is new and lands in its mailbox (and the mailbox in the index the
+// sweeper walks), or it was seen and nothing changes. With AOF the script
+// is persisted as a whole.
+var acceptScript = redis.NewScript(`
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
+	return 0
+end
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+redis.call('SADD', KEYS[3], ARGV[4])
+return 1`)
+
+// accept files raw into its mailbox; it reports false for a duplicate.
+func accept(ctx context.Context, rdb redis.Scripter, m mailbox, updateID int64, raw []byte, seenTTL time.Duration) (bool, error) {
+	n, err := acceptScript.Run(ctx, rdb,
+		[]string{seenKey(m.BotID, updateID), mailboxKey(m.BotID, m.ChatID), indexKey},
+		int64(seenTTL/time.Second), updateID, raw, m.member()).Int()
+	if err != nil {
+		return false, fmt.Errorf("mailbox: accept: %w", err)
+	}
+	return n == 1, nil
+}
+
+// sweepScript looks at one indexed mailbox: empty ones leave the index
+// (atomically with respect to accept, which re-adds), held ones are left to
+// their holder, and orphaned non-empty ones need a drain.
+var sweepScript = redis.NewScript(`
+if redis.call('ZCARD', KEYS[1]) == 0 then
+	redis.call('SREM', KEYS[3], ARGV[1])
+	return 0
+end
+if redis.call('EXISTS', KEYS[2]) == 1 then
+	return 1
+end
+return 2`)
+
+const (
+	sweepEmpty  = 0
+	sweepHeld   = 1
+	sweepOrphan = 2
+)
+
+func sweepOne(ctx context.Context, rdb redis.Scripter, m mailbox) (int, error) {
+	return sweepScript.Run(ctx, rdb, []string{mailboxKey(m.BotID, m.ChatID), lockKey(m.BotID, m.ChatID), indexKey},
+		m.member()).Int()
+}
+
+// head returns the mailbox's lowest update, or ok=false when it is empty.
+func head(ctx context.Context, rdb redis.Cmdable, m mailbox) (raw string, updateID int64, ok bool, err error) {
+	zs, err := rdb.ZRangeWithScores(ctx, mailboxKey(m.BotID, m.ChatID), 0, 0).Result()
+	if err != nil {
+		return "", 0, false, fmt.Errorf("mailbox: head: %w", err)
+	}
+	if len(zs) == 0 {
+		return "", 0, false, nil
+	}
+	return zs[0].Member.(string), int64(zs[0].Score), true, nil
+}
+
+// done removes a handled update (and its failure count).
+func done(ctx context.Context, rdb redis.Cmdable, m mailbox, raw string, updateID int64) error {
+	_, err := rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.ZRem(ctx, mailboxKey(m.BotID, m.ChatID), raw)
+		p.HDel(ctx, failKey(m.BotID, m.ChatID), strconv.FormatInt(updateID, 10))
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("mailbox: remove handled update: %w", err)
+	}
+	return nil
+}
+
+// failed counts a failed attempt at an update and returns the count.
+func failed(ctx context.Context, rdb redis.Cmdable, m mailbox, updateID int64) (int64, error) {
+	key := failKey(m.BotID, m.ChatID)
+	n, err := rdb.HIncrBy(ctx, key, strconv.FormatInt(updateID, 10), 1).Result()
+	if err == nil {
+		err = rdb.Expire(ctx, key, 48*time.Hour).Err()
+	}
+	return n, err
+}
+
+// bury moves an update that keeps failing out of the way, so one poisonous
+// update does not block its chat for ever; it stays inspectable.
+func bury(ctx context.Context, rdb redis.Cmdable, m mailbox, raw string, updateID int64, cause error) error {
+	entry := fmt.Sprintf(`{"tenant_id":%q,"bot_id":%d,"chat_id":%d,"update_id":%d,"error":%q,"update":%s}`,
+		m.TenantID, m.BotID, m.ChatID, updateID, cause.Error(), raw)
+	_, err := rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.LPush(ctx, deadKey, entry)
+		p.LTrim(ctx, deadKey, 0, deadCap-1)
+		p.ZRem(ctx, mailboxKey(m.BotID, m.ChatID), raw)
+		p.HDel(ctx, failKey(m.BotID, m.ChatID), strconv.FormatInt(updateID, 10))
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("mailbox: bury: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,392 @@
+package telegram
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hibiken/asynq"
+	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tgdesk/helpdesk/internal/platform/clock"
+	"github.com/tgdesk/helpdesk/internal/platform/db"
+	"github.com/tgdesk/helpdesk/internal/platform/ids"
+	"github.com/tgdesk/helpdesk/internal/platform/queue"
+	"github.com/tgdesk/helpdesk/internal/platform/redisconn"
+)
+
+// ProcessorOptions tune the worker side.
+type ProcessorOptions struct {
+	// LockTTL is the drain lock's lifetime, renewed every third of it; a
+	// killed worker's chat is free again after at most this long (default 30 s).
+	LockTTL time.Duration
+	// Batch is how many updates one drain handles before yielding the chat
+	// to a fresh task, so a chatty chat cannot hold a worker (default 100).
+	Batch int
+	// MaxAttempts is how often one update may fail before it is moved to
+	// the dead list so its chat can carry on (default 8).
+	MaxAttempts int
+	// SweepEvery is the sweeper's period (default 30 s).
+	SweepEvery time.Duration
+	// DialogGrace is how long an expired dialog is remembered so the next
+	// message gets the timeout text (default 7 days).
+	DialogGrace time.Duration
+	Clock       clock.Clock
+	Logger      *slog.Logger
+}
+
+// Processor drains mailboxes and dispatches updates to features.
+type Processor struct {
+	db     *db.DB
+	rdb    redis.UniversalClient
+	queue  Enqueuer
+	sender Sender
+	texts  Texts
+	opts   ProcessorOptions
+	clock  clock.Clock
+	log    *slog.Logger
+
+	mu       sync.RWMutex
+	routes   routes
+	dialogs  map[string]*Dialog
+	fallback Handler
+}
+
+// NewProcessor builds the worker side.
+func NewProcessor(d *db.DB, rdb redis.UniversalClient, q Enqueuer, sender Sender, texts Texts, opts ProcessorOptions) *Processor {
+	if opts.LockTTL <= 0 {
+		opts.LockTTL = 30 * time.Second
+	}
+	if opts.Batch <= 0 {
+		opts.Batch = 100
+	}
+	if opts.MaxAttempts <= 0 {
+		opts.MaxAttempts = 8
+	}
+	if opts.SweepEvery <= 0 {
+		opts.SweepEvery = 30 * time.Second
+	}
+	if opts.DialogGrace <= 0 {
+		opts.DialogGrace = 7 * 24 * time.Hour
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.Real{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return &Processor{db: d, rdb: rdb, queue: q, sender: sender, texts: texts, opts: opts, clock: opts.Clock,
+		log: opts.Logger, routes: newRoutes(), dialogs: map[string]*Dialog{}}
+}
+
+// Register installs the task handlers on a worker server.
+func (p *Processor) Register(srv *queue.Server) {
+	srv.Handle(TaskDrain, p.HandleDrain)
+	srv.Handle(TaskSweep, p.HandleSweep)
+}
+
+// Sweeper is the periodic safety net for the scheduler.
+func (p *Processor) Sweeper() queue.Periodic {
+	return queue.Periodic{Name: TaskSweep, Every: p.opts.SweepEvery, Task: NewSweepTask, Queue: queue.Updates}
+}
+
+// HandleDrain handles a chat's mailbox in update_id order. Only the holder
+// of the chat's lock drains; a drain that finds the lock taken exits,
+// because the holder looks at the mailbox again after releasing the lock
+// (closing the race with an update that arrives meanwhile).
+func (p *Processor) HandleDrain(ctx context.Context, t *asynq.Task) error {
+	var m mailbox
+	if err := json.Unmarshal(t.Payload(), &m); err != nil || m.TenantID == uuid.Nil {
+		return fmt.Errorf("telegram: drain payload: %v: %w", err, asynq.SkipRetry)
+	}
+	for {
+		lease := redisconn.NewLease(p.rdb, lockKey(m.BotID, m.ChatID), ids.Token(12), p.opts.LockTTL)
+		held, err := lease.TryAcquire(ctx)
+		if err != nil {
+			return fmt.Errorf("telegram: drain lock: %w", err)
+		}
+		if !held {
+			return nil
+		}
+		n, err := p.drainHeld(ctx, lease, m)
+		if rerr := lease.Release(context.WithoutCancel(ctx)); rerr != nil {
+			p.log.Warn("telegram: release drain lock", "bot_id", m.BotID, "chat_id", m.ChatID, "error", rerr)
+		}
+		if err != nil {
+			return err
+		}
+		if n >= p.opts.Batch {
+			// Yield: another chat's drain may run before this one goes on.
+			return p.queue.Enqueue(ctx, newDrainTask(m))
+		}
+		// Re-check after releasing: an update accepted after our last look
+		// had its drain exit on our lock.
+		left, err := p.rdb.ZCard(ctx, mailboxKey(m.BotID, m.ChatID)).Result()
+		if err != nil {
+			return fmt.Errorf("telegram: drain re-check: %w", err)
+		}
+		if left == 0 {
+			return nil
+		}
+	}
+}
+
+// drainHeld handles updates while holding the lock, renewing it; it stops
+// at once if the lock is lost (another worker may own the chat by then).
+func (p *Processor) drainHeld(ctx context.Context, lease *redisconn.Lease, m mailbox) (int, error) {
+	hctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(p.opts.LockTTL / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				if ok, err := lease.TryAcquire(hctx); err != nil || !ok {
+					cancel(errors.New("telegram: drain lock lost"))
+					return
+				}
+			}
+		}
+	}()
+	defer func() { close(stop); wg.Wait() }()
+
+	for n := 0; n < p.opts.Batch; n++ {
+		if err := context.Cause(hctx); err != nil {
+			return n, err
+		}
+		raw, updateID, ok, err := head(hctx, p.rdb, m)
+		if err != nil || !ok {
+			return n, err
+		}
+		if herr := p.handle(hctx, m, raw); herr != nil {
+			return n, p.handleFailed(hctx, m, raw, updateID, herr)
+		}
+		// Removed only after it was handled: a crash before this line
+		// means the update is handled again (at-least-once).
+		if err := done(context.WithoutCancel(hctx), p.rdb, m, raw, updateID); err != nil {
+			return n, err
+		}
+	}
+	return p.opts.Batch, nil
+}
+
+// handleFailed counts a failure; below MaxAttempts the drain is retried
+// after a back-off (the update stays at the head, keeping order), after
+// that the update is buried so the chat can carry on.
+func (p *Processor) handleFailed(ctx context.Context, m mailbox, raw string, updateID int64, cause error) error {
+	log := p.log.With("tenant_id", m.TenantID, "bot_id", m.BotID, "chat_id", m.ChatID, "update_id", updateID)
+	if ctx.Err() != nil {
+		return cause
+	}
+	n, err := failed(ctx, p.rdb, m, updateID)
+	if err != nil {
+		return fmt.Errorf("telegram: count failure: %w", err)
+	}
+	if n >= int64(p.opts.MaxAttempts) || errors.Is(cause, errPermanent) {
+		log.Error("telegram: giving up on update", "attempts", n, "error", cause)
+		if err := bury(ctx, p.rdb, m, raw, updateID, cause); err != nil {
+			return err
+		}
+		return p.queue.Enqueue(ctx, newDrainTask(m))
+	}
+	log.Warn("telegram: update failed, will retry", "attempts", n, "error", cause)
+	return &queue.RateLimitedError{After: min(time.Duration(1<<min(n, 6))*time.Second, time.Minute), Cause: cause}
+}
+
+var errPermanent = errors.New("permanent")
+
+// handle records and dispatches one update.
+func (p *Processor) handle(ctx context.Context, m mailbox, raw string) error {
+	var u Update
+	if err := json.Unmarshal([]byte(raw), &u); err != nil {
+		return fmt.Errorf("telegram: decode update: %v: %w", err, errPermanent)
+	}
+	rec, err := p.record(ctx, m, &u)
+	if err != nil {
+		return err
+	}
+	in := newInbound(p, m, &u, json.RawMessage(raw), rec)
+	return p.dispatch(ctx, in)
+}
+
+// record keeps what every feature shares: contacts and bot chats upserted
+// from every update, events, chat bindings. An update recorded by an
+// earlier attempt is not recorded twice.
+func (p *Processor) record(ctx context.Context, m mailbox, u *Update) (recorded, error) {
+	var rec recorded
+	now := p.clock.Now()
+	err := p.db.InTenant(ctx, m.TenantID, func(tx pgx.Tx) error {
+		fresh, err := markProcessed(ctx, tx, m.TenantID, m.BotID, u.UpdateID, now)
+		if err != nil {
+			return err
+		}
+		from, chat := u.From(), u.chat()
+		if from != nil && !from.IsBot {
+			if fresh {
+				rec.contactID, rec.lang, err = upsertContact(ctx, tx, m.TenantID, from, now)
+			} else {
+				rec.contactID, rec.lang, err = findContact(ctx, tx, from.ID)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if fresh {
+			if err := p.recordFresh(ctx, tx, m, u, rec.contactID, now); err != nil {
+				return err
+			}
+		}
+		if chat != nil && chat.Type != "private" {
+			chatID := chat.ID
+			if u.Message != nil && u.Message.MigrateToChatID != 0 {
+				chatID = u.Message.MigrateToChatID
+			}
+			rec.binding, err = findBinding(ctx, tx, m.BotID, chatID)
+		}
+		return err
+	})
+	if err != nil {
+		return recorded{}, fmt.Errorf("telegram: record update %d: %w", u.UpdateID, err)
+	}
+	return rec, nil
+}
+
+func (p *Processor) recordFresh(ctx context.Context, tx pgx.Tx, m mailbox, u *Update, contactID uuid.UUID, now time.Time) error {
+	chat := u.chat()
+	private := chat != nil && chat.Type == "private"
+	event := func(typ string, payload map[string]any) error {
+		payload["update_id"] = u.UpdateID
+		return addEvent(ctx, tx, m.TenantID, contactID, m.BotID, typ, payload, now)
+	}
+	if private && contactID != uuid.Nil {
+		if err := upsertBotChat(ctx, tx, m.TenantID, m.BotID, chat.ID, contactID, now); err != nil {
+			return err
+		}
+	}
+	switch {
+	case u.Message != nil && private:
+		msg := u.Message
+		if cmd, payload := ParseCommand(msg.Text); cmd == "start" {
+			if err := event("started", map[string]any{"payload": payload}); err != nil {
+				return err
+			}
+		}
+		if err := event("message_received", map[string]any{"message_id": msg.MessageID}); err != nil {
+			return err
+		}
+		if c := msg.Contact; c != nil && msg.From != nil && c.UserID == msg.From.ID && contactID != uuid.Nil {
+			if err := setPhone(ctx, tx, contactID, c.PhoneNumber, now); err != nil {
+				return err
+			}
+			return event("contact_shared", map[string]any{})
+		}
+	case u.Message != nil:
+		msg := u.Message
+		if msg.MigrateToChatID != 0 {
+			return migrateBinding(ctx, tx, m.BotID, msg.Chat.ID, msg.MigrateToChatID, now)
+		}
+		if msg.MigrateFromChatID != 0 {
+			if err := migrateBinding(ctx, tx, m.BotID, msg.MigrateFromChatID, msg.Chat.ID, now); err != nil {
+				return err
+			}
+		}
+		return upsertBinding(ctx, tx, m.TenantID, m.BotID, msg.Chat, "", nil, now)
+	case u.MyChatMember != nil && private:
+		st := u.MyChatMember.NewChatMember.Status
+		switch {
+		case st == "kicked":
+			if err := setReachable(ctx, tx, m.BotID, chat.ID, false, now); err != nil {
+				return err
+			}
+			return event("bot_blocked", map[string]any{})
+		case st == "member" && u.MyChatMember.OldChatMember.Status == "kicked":
+			if err := setReachable(ctx, tx, m.BotID, chat.ID, true, now); err != nil {
+				return err
+			}
+			return event("bot_unblocked", map[string]any{})
+		}
+	case u.MyChatMember != nil:
+		nm := u.MyChatMember.NewChatMember
+		if err := upsertBinding(ctx, tx, m.TenantID, m.BotID, *chat, nm.Status, memberRights(nm), now); err != nil {
+			return err
+		}
+		return event("bot_chat_status", map[string]any{"chat_id": chat.ID, "status": nm.Status,
+			"title": chat.Title})
+	}
+	return nil
+}
+
+// HandleSweep re-drains mailboxes that hold updates but have no drain
+// running (a worker killed mid-task, an enqueue that failed after the
+// update was filed), and prunes old dedupe rows.
+func (p *Processor) HandleSweep(ctx context.Context, _ *asynq.Task) error {
+	var cursor uint64
+	for {
+		members, next, err := p.rdb.SScan(ctx, indexKey, cursor, "", 500).Result()
+		if err != nil {
+			return fmt.Errorf("telegram: sweep: %w", err)
+		}
+		for _, s := range members {
+			m, err := parseMember(s)
+			if err != nil {
+				_ = p.rdb.SRem(ctx, indexKey, s).Err()
+				continue
+			}
+			state, err := sweepOne(ctx, p.rdb, m)
+			if err != nil {
+				return fmt.Errorf("telegram: sweep %s: %w", s, err)
+			}
+			if state == sweepOrphan {
+				if err := p.queue.Enqueue(ctx, newDrainTask(m)); err != nil {
+					return err
+				}
+			}
+		}
+		if cursor = next; cursor == 0 {
+			break
+		}
+	}
+	var pruned int64
+	err := p.db.InTx(ctx, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, "SELECT prune_processed_updates($1)", p.clock.Now().Add(-48*time.Hour)).Scan(&pruned)
+	})
+	if err != nil {
+		return fmt.Errorf("telegram: prune processed updates: %w", err)
+	}
+	if pruned > 0 {
+		p.log.Info("telegram: pruned processed updates", "rows", pruned)
+	}
+	return nil
+}
+
+// setUnsubscribed records /stop for the chat.
+func (p *Processor) setUnsubscribed(ctx context.Context, in *Inbound, unsubscribed bool) error {
+	return p.db.InTenant(ctx, in.TenantID, func(tx pgx.Tx) error {
+		if err := setUnsubscribed(ctx, tx, in.BotID, in.ChatID, unsubscribed); err != nil {
+			return err
+		}
+		typ := "unsubscribed"
+		if !unsubscribed {
+			typ = "subscribed"
+		}
+		return addEvent(ctx, tx, in.TenantID, in.ContactID, in.BotID, typ,
+			map[string]any{"update_id": in.UpdateID}, p.clock.Now())
+	})
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
