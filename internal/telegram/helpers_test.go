@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -194,6 +195,9 @@ func newStack(t *testing.T, o stackOpts) *stack {
 	}
 	if o.procOpts.LockTTL == 0 {
 		o.procOpts.LockTTL = 3 * time.Second
+	}
+	if testing.Verbose() && o.procOpts.Logger == nil {
+		o.procOpts.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	st.proc = telegram.NewProcessor(env.DB, o.rdb, st.qc, sender, fakeTexts{}, o.procOpts)
 	st.srv = queue.NewServer(o.asynqOpt, queue.ServerOptions{Concurrency: o.concurrency,

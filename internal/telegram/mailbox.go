@@ -28,7 +28,7 @@ const (
 	deadCap   = 10000
 )
 
-func seenKey(bot, update int64) string { return fmt.Sprintf("%sseen:%d:%d", keyPrefix, bot, update) }
+func seenKey(bot, update int64) string  { return fmt.Sprintf("%sseen:%d:%d", keyPrefix, bot, update) }
 func mailboxKey(bot, chat int64) string { return fmt.Sprintf("%smb:%d:%d", keyPrefix, bot, chat) }
 func lockKey(bot, chat int64) string    { return fmt.Sprintf("%slock:%d:%d", keyPrefix, bot, chat) }
 func failKey(bot, chat int64) string    { return fmt.Sprintf("%sfail:%d:%d", keyPrefix, bot, chat) }

@@ -164,17 +164,20 @@ func upsertBinding(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, botID int
 // has a binding (its my_chat_member came first), the purpose is carried
 // over and the old binding goes. Running it twice changes nothing.
 func migrateBinding(ctx context.Context, tx pgx.Tx, botID, oldID, newID int64, now time.Time) error {
-	stmts := []string{
-		`UPDATE chat_bindings n SET purpose = o.purpose, updated_at = $4 FROM chat_bindings o
-			WHERE n.bot_id = $1 AND n.chat_id = $3 AND o.bot_id = $1 AND o.chat_id = $2 AND n.purpose = 'none'`,
-		`DELETE FROM chat_bindings WHERE bot_id = $1 AND chat_id = $2
-			AND EXISTS (SELECT 1 FROM chat_bindings WHERE bot_id = $1 AND chat_id = $3)`,
-		`UPDATE chat_bindings SET chat_id = $3, chat_type = 'supergroup', updated_at = $4 WHERE bot_id = $1 AND chat_id = $2`,
+	// The second statement uses no timestamp: each gets exactly its own
+	// parameters ($4 unused would be an error).
+	if _, err := tx.Exec(ctx, `UPDATE chat_bindings n SET purpose = o.purpose, updated_at = $4 FROM chat_bindings o
+		WHERE n.bot_id = $1 AND n.chat_id = $3 AND o.bot_id = $1 AND o.chat_id = $2 AND n.purpose = 'none'`,
+		botID, oldID, newID, now); err != nil {
+		return fmt.Errorf("store: migrate binding: carry purpose: %w", err)
 	}
-	for _, s := range stmts {
-		if _, err := tx.Exec(ctx, s, botID, oldID, newID, now); err != nil {
-			return fmt.Errorf("store: migrate binding: %w", err)
-		}
+	if _, err := tx.Exec(ctx, `DELETE FROM chat_bindings WHERE bot_id = $1 AND chat_id = $2
+		AND EXISTS (SELECT 1 FROM chat_bindings WHERE bot_id = $1 AND chat_id = $3)`, botID, oldID, newID); err != nil {
+		return fmt.Errorf("store: migrate binding: drop old: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE chat_bindings SET chat_id = $3, chat_type = 'supergroup', updated_at = $4
+		WHERE bot_id = $1 AND chat_id = $2`, botID, oldID, newID, now); err != nil {
+		return fmt.Errorf("store: migrate binding: move: %w", err)
 	}
 	return nil
 }
