@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -159,6 +158,7 @@ type stackOpts struct {
 	asynqOpt    asynq.RedisConnOpt
 	procOpts    telegram.ProcessorOptions
 	noWorker    bool
+	logger      *slog.Logger // every component's logger (default: discard)
 }
 
 func newStack(t *testing.T, o stackOpts) *stack {
@@ -166,6 +166,12 @@ func newStack(t *testing.T, o stackOpts) *stack {
 	if o.rdb == nil {
 		o.rdb = env.Redis.Client
 		o.asynqOpt = env.Redis.Asynq
+	}
+	if o.logger == nil {
+		o.logger = discard()
+	}
+	if o.procOpts.Logger == nil {
+		o.procOpts.Logger = o.logger
 	}
 	if o.concurrency == 0 {
 		o.concurrency = 4
@@ -182,10 +188,10 @@ func newStack(t *testing.T, o stackOpts) *stack {
 	}
 	st.baseURL = "http://" + ln.Addr().String()
 	st.bots = bots.NewService(env.DB, o.rdb, newKeyring(t), bots.NewTelegoAPI(sbts.URL, nil),
-		bots.Options{PublicURL: st.baseURL, MaxConnections: 40})
+		bots.Options{PublicURL: st.baseURL, MaxConnections: 40, Logger: o.logger})
 	st.qc = queue.NewClient(o.asynqOpt)
-	st.router = telegram.NewRouter(st.bots, o.rdb, st.qc, telegram.RouterOptions{MaxBody: 64 << 10})
-	app := httpx.NewApp(httpx.Options{BodyLimit: 1 << 20, Logger: discard()})
+	st.router = telegram.NewRouter(st.bots, o.rdb, st.qc, telegram.RouterOptions{MaxBody: 64 << 10, Logger: o.logger})
+	app := httpx.NewApp(httpx.Options{BodyLimit: 1 << 20, Logger: o.logger})
 	st.router.Mount(app)
 	go func() { _ = app.Listener(ln) }()
 
@@ -196,12 +202,9 @@ func newStack(t *testing.T, o stackOpts) *stack {
 	if o.procOpts.LockTTL == 0 {
 		o.procOpts.LockTTL = 3 * time.Second
 	}
-	if testing.Verbose() && o.procOpts.Logger == nil {
-		o.procOpts.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
-	}
 	st.proc = telegram.NewProcessor(env.DB, o.rdb, st.qc, sender, fakeTexts{}, o.procOpts)
 	st.srv = queue.NewServer(o.asynqOpt, queue.ServerOptions{Concurrency: o.concurrency,
-		TaskCheckInterval: 10 * time.Millisecond, ShutdownTimeout: 5 * time.Second, Logger: discard()})
+		TaskCheckInterval: 10 * time.Millisecond, ShutdownTimeout: 5 * time.Second, Logger: o.logger})
 	st.proc.Register(st.srv)
 
 	id := 7000000 + nextBotID.Add(1)
