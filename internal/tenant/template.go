@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -42,7 +43,7 @@ type WorkingHours struct {
 
 // SupportConfig configures the support desk.
 type SupportConfig struct {
-	RequestTypes []RequestType    `json:"request_types,omitempty"`
+	RequestTypes []RequestType     `json:"request_types,omitempty"`
 	StatusIcons  map[string]string `json:"status_icons,omitempty"`
 	WorkingHours *WorkingHours     `json:"working_hours,omitempty"`
 	CSAT         bool              `json:"csat,omitempty"`
@@ -186,11 +187,11 @@ func LoadTemplate(fsys fs.FS, dir string, schema *Schema, cat *Catalog) (*Templa
 	if _, err := time.LoadLocation(t.Timezone); err != nil {
 		return nil, fmt.Errorf("template: %s: /timezone: %q is not a known time zone", file, t.Timezone)
 	}
-	if !contains(t.Languages, t.DefaultLanguage) {
+	if !slices.Contains(t.Languages, t.DefaultLanguage) {
 		return nil, fmt.Errorf("template: %s: /default_language: %q is not among /languages %v", file, t.DefaultLanguage, t.Languages)
 	}
 	for lang := range t.Commands {
-		if !contains(t.Languages, lang) {
+		if !slices.Contains(t.Languages, lang) {
 			return nil, fmt.Errorf("template: %s: /commands/%s: language is not among /languages %v", file, lang, t.Languages)
 		}
 	}
@@ -212,13 +213,4 @@ func LoadTemplate(fsys fs.FS, dir string, schema *Schema, cat *Catalog) (*Templa
 		}
 	}
 	return t, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
