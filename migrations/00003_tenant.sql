@@ -24,38 +24,21 @@ $$;
 -- +goose StatementEnd
 
 -- Operators see every tenant with usage aggregates only: never a
--- conversation, contact or text. Team members live in the auth package's
--- table; it is found by name at call time so this function does not depend on
--- migration order (0 when no such table exists yet).
+-- conversation, contact or text. Members are the tenant's enabled users
+-- (00002_auth).
 -- +goose StatementBegin
 CREATE FUNCTION ops_tenant_usage()
 RETURNS TABLE (id uuid, slug text, name text, status text, created_at timestamptz,
                members bigint, contacts bigint, bots bigint, events_24h bigint, events_30d bigint)
-LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
-DECLARE
-    member_table text;
-    members_expr text := '0::bigint';
-BEGIN
-    SELECT c.relname INTO member_table
-    FROM pg_class c
-    JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'
-    JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped
-    WHERE c.relkind IN ('r', 'p') AND c.relname IN ('memberships', 'tenant_members', 'members')
-    ORDER BY array_position(ARRAY['memberships', 'tenant_members', 'members']::text[], c.relname::text)
-    LIMIT 1;
-    IF member_table IS NOT NULL THEN
-        members_expr := format('(SELECT count(*) FROM %I m WHERE m.tenant_id = t.id)', member_table);
-    END IF;
-    RETURN QUERY EXECUTE format($q$
-        SELECT t.id, COALESCE(t.slug, ''), t.name, t.status, t.created_at,
-               %s,
-               (SELECT count(*) FROM contacts c WHERE c.tenant_id = t.id AND c.erased_at IS NULL),
-               (SELECT count(*) FROM bots b WHERE b.tenant_id = t.id),
-               (SELECT count(*) FROM events e WHERE e.tenant_id = t.id AND e.occurred_at > now() - interval '24 hours'),
-               (SELECT count(*) FROM events e WHERE e.tenant_id = t.id AND e.occurred_at > now() - interval '30 days')
-        FROM tenants t
-        ORDER BY t.created_at, t.id$q$, members_expr);
-END
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+    SELECT t.id, COALESCE(t.slug, ''), t.name, t.status, t.created_at,
+           (SELECT count(*) FROM users u WHERE u.tenant_id = t.id AND NOT u.disabled),
+           (SELECT count(*) FROM contacts c WHERE c.tenant_id = t.id AND c.erased_at IS NULL),
+           (SELECT count(*) FROM bots b WHERE b.tenant_id = t.id),
+           (SELECT count(*) FROM events e WHERE e.tenant_id = t.id AND e.occurred_at > now() - interval '24 hours'),
+           (SELECT count(*) FROM events e WHERE e.tenant_id = t.id AND e.occurred_at > now() - interval '30 days')
+    FROM tenants t
+    ORDER BY t.created_at, t.id
 $$;
 -- +goose StatementEnd
 

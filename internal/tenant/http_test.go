@@ -133,6 +133,8 @@ func TestOpsUsageCountsAggregatesOnly(t *testing.T) {
 	fixtures := []string{
 		`INSERT INTO contacts (id, tenant_id, tg_user_id) VALUES ('` + contact.String() + `', $1, 1)`,
 		`INSERT INTO contacts (id, tenant_id, tg_user_id, erased_at) VALUES (gen_random_uuid(), $1, 2, now())`,
+		`INSERT INTO users (id, tenant_id, email, role, password_hash) VALUES (gen_random_uuid(), $1, gen_random_uuid()::text || '@x.example', 'owner', 'x')`,
+		`INSERT INTO users (id, tenant_id, email, role, password_hash, disabled) VALUES (gen_random_uuid(), $1, gen_random_uuid()::text || '@x.example', 'agent', 'x', true)`,
 		`INSERT INTO bots (id, tenant_id, public_id, token_sealed, webhook_secret) VALUES ((random() * 1e12)::bigint, $1, gen_random_uuid()::text, '\x00', '\x00')`,
 		`INSERT INTO events (tenant_id, type, occurred_at) VALUES ($1, 'started', now() - interval '1 hour')`,
 		`INSERT INTO events (tenant_id, type, occurred_at) VALUES ($1, 'started', now() - interval '3 days')`,
@@ -156,7 +158,7 @@ func TestOpsUsageCountsAggregatesOnly(t *testing.T) {
 	if got == nil {
 		t.Fatal("tenant missing from the operators' list")
 	}
-	if got.Contacts != 1 || got.Bots != 1 || got.Events24h != 1 || got.Events30d != 2 || got.Status != "active" {
+	if got.Members != 1 || got.Contacts != 1 || got.Bots != 1 || got.Events24h != 1 || got.Events30d != 2 || got.Status != "active" {
 		t.Errorf("usage %+v", *got)
 	}
 	// The JSON an operator gets carries aggregates only.
