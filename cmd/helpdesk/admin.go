@@ -71,3 +71,24 @@ func runOperator(ctx context.Context, args []string, stdout, stderr io.Writer, s
 		return nil
 	})
 }
+
+// runTenant: helpdesk tenant apply FILE [FILE...]
+func runTenant(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) error {
+	if len(args) < 2 || args[0] != "apply" {
+		return errUsage
+	}
+	return withApp(ctx, stderr, lookup, func(a *app.App) error {
+		for _, path := range args[1:] {
+			res, err := a.Tenants.ApplyFile(ctx, path)
+			if err != nil {
+				return fmt.Errorf("tenant apply %s: %w", path, err)
+			}
+			fmt.Fprintf(stdout, "%s: tenant %s (%s) %s", path, res.Slug, res.TenantID, res.Outcome)
+			if len(res.Changes) > 0 {
+				fmt.Fprintf(stdout, " [%s]", strings.Join(res.Changes, ", "))
+			}
+			fmt.Fprintln(stdout)
+		}
+		return nil
+	})
+}

@@ -59,6 +59,8 @@ func run(args []string, stdout, stderr io.Writer, stdin io.Reader, lookup func(s
 		err = runMigrate(ctx, stderr, lookup)
 	case "operator":
 		err = runOperator(ctx, args, stdout, stderr, stdin, lookup)
+	case "tenant":
+		err = runTenant(ctx, args, stdout, stderr, lookup)
 	case "config":
 		printConfig(stdout)
 	case "-h", "--help", "help":

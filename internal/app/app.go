@@ -2,23 +2,43 @@ package app
 
 import (
 	"context"
+	"net/http"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/filesystem"
-	"net/http"
 
 	"github.com/tgdesk/helpdesk/frontend"
 	"github.com/tgdesk/helpdesk/internal/auth"
+	"github.com/tgdesk/helpdesk/internal/bots"
 	"github.com/tgdesk/helpdesk/internal/platform/httpx"
 	"github.com/tgdesk/helpdesk/internal/platform/queue"
+	"github.com/tgdesk/helpdesk/internal/telegram"
+	"github.com/tgdesk/helpdesk/internal/telegram/outbox"
+	"github.com/tgdesk/helpdesk/internal/tenant"
 )
 
 // App holds every service, built once per process.
 type App struct {
 	*Deps
-	Auth *auth.Service
+	Auth      *auth.Service
+	Tenants   *tenant.Service
+	Bots      *bots.Service
+	Outbox    *outbox.Outbox
+	Router    *telegram.Router
+	Processor *telegram.Processor
+
+	bg     sync.WaitGroup
+	cancel context.CancelFunc
 }
+
+// The bot registry is the outbox's token source.
+var _ outbox.TokenSource = (*bots.Service)(nil)
+
+// The outbox is what bot replies are sent through.
+var _ telegram.Sender = (*outbox.Outbox)(nil)
 
 // New builds the services on top of deps.
 func New(d *Deps) (*App, error) {
@@ -42,10 +62,48 @@ func New(d *Deps) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	a.Tenants = tenant.NewService(d.DB, d.Redis, tenant.WithLogger(d.Log), tenant.WithClock(d.Clock),
+		tenant.WithOwnerProvisioner(a.Auth))
+	a.Bots = bots.NewService(d.DB, d.Redis, d.Keyring, bots.NewTelegoAPI(d.Cfg.TelegramAPIURL, nil), bots.Options{
+		PublicURL:      d.Cfg.PublicURL,
+		MaxConnections: d.Cfg.WebhookMaxConns,
+		Clock:          d.Clock,
+		Logger:         d.Log,
+	})
+	a.Outbox = outbox.New(d.DB, d.Redis, d.Queue, a.Bots, outbox.Options{
+		APIURL: d.Cfg.TelegramAPIURL,
+		Limits: d.OutboxLimits,
+		Clock:  d.Clock,
+		Logger: d.Log,
+	})
+	a.Router = telegram.NewRouter(a.Bots, d.Redis, d.Queue, telegram.RouterOptions{Logger: d.Log})
+	a.Processor = telegram.NewProcessor(d.DB, d.Redis, d.Queue, a.Outbox, a.Tenants, telegram.ProcessorOptions{
+		Clock:  d.Clock,
+		Logger: d.Log,
+	})
+
+	// Background loops every role needs: cache invalidation listeners.
+	ctx, cancel := context.WithCancel(context.Background())
+	a.cancel = cancel
+	a.bg.Add(2)
+	go func() { defer a.bg.Done(); a.Bots.Run(ctx) }()
+	go func() {
+		defer a.bg.Done()
+		if err := a.Tenants.Run(ctx); err != nil && ctx.Err() == nil {
+			d.Log.Warn("tenant cache listener stopped", "error", err)
+		}
+	}()
 	return a, nil
 }
 
-// HTTP assembles the fiber app: health, the public API, webhooks, operator
+// Close stops the background loops and releases what the services hold.
+func (a *App) Close() {
+	a.cancel()
+	a.bg.Wait()
+	a.Outbox.Close()
+}
+
+// HTTP assembles the fiber app: health, webhooks, the public API, operator
 // routes and the embedded console.
 func (a *App) HTTP() *fiber.App {
 	app := httpx.NewApp(httpx.Options{BodyLimit: a.Cfg.BodyLimit, Logger: a.Log, TrustedProxies: a.Cfg.TrustedProxies})
@@ -53,16 +111,20 @@ func (a *App) HTTP() *fiber.App {
 		"postgres": a.DB.Ping,
 		"redis":    func(ctx context.Context) error { return a.Redis.Ping(ctx).Err() },
 	})
-	authH := auth.NewHandler(a.Auth)
+	a.Router.Mount(app)
 
+	authH := auth.NewHandler(a.Auth)
 	api := app.Group("/api/v1")
 	// Public routes first: auth's Routes installs authentication on api
 	// after its own public routes, so everything registered below needs a
-	// valid access token.
+	// valid access token, and each route states its minimum role.
 	authH.Routes(api)
+	tenantH := tenant.NewHandler(a.Tenants)
+	tenantH.Routes(api)
+	bots.NewHandler(a.Bots).Routes(api)
 
 	ops := app.Group("/ops", authH.Authenticate(), auth.RequireOperator())
-	_ = ops
+	tenantH.OpsRoutes(ops)
 
 	mountConsole(app)
 	return app
@@ -85,7 +147,8 @@ func mountConsole(app *fiber.App) {
 		NotFoundFile: "index.html",
 		Next: func(c *fiber.Ctx) bool {
 			p := c.Path()
-			return len(p) >= 4 && (p[:4] == "/api" || p[:4] == "/ops" || p[:3] == "/tg")
+			return strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/ops/") || strings.HasPrefix(p, "/tg/") ||
+				p == "/healthz" || p == "/readyz"
 		},
 	}))
 }
@@ -100,8 +163,9 @@ func (a *App) Worker() (*queue.Server, *queue.Scheduler) {
 		Logger:            a.Log,
 	})
 	sched := queue.NewScheduler(a.Queue, a.Redis, a.Clock, time.Second, a.Log)
+	a.Processor.Register(srv)
+	sched.Register(a.Processor.Sweeper())
+	a.Outbox.Register(srv)
+	sched.Register(a.Outbox.Sweeper())
 	return srv, sched
 }
-
-// Close stops what the services started.
-func (a *App) Close() {}

@@ -18,6 +18,7 @@ import (
 	"github.com/tgdesk/helpdesk/internal/platform/db"
 	"github.com/tgdesk/helpdesk/internal/platform/queue"
 	"github.com/tgdesk/helpdesk/internal/platform/redisconn"
+	"github.com/tgdesk/helpdesk/internal/telegram/outbox"
 )
 
 // Deps are the shared dependencies every role of the binary uses.
@@ -32,6 +33,9 @@ type Deps struct {
 	Keyring  *crypto.Keyring
 	// PasswordParams are argon2id costs; tests lower them.
 	PasswordParams crypto.PasswordParams
+	// OutboxLimits are Telegram's budgets (zero value: the real ones);
+	// benchmarks scale them with the sandbox's.
+	OutboxLimits outbox.Limits
 }
 
 // Open connects to PostgreSQL and Redis and checks the schema is current.

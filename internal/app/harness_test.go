@@ -4,15 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
 
 	"github.com/tgdesk/helpdesk/internal/app"
 	"github.com/tgdesk/helpdesk/internal/platform/clock"
@@ -35,6 +39,7 @@ type platform struct {
 	HTTP    *fiber.App
 	Sandbox *tgsandbox.Server
 	Logs    *syncWriter
+	URL     string
 }
 
 func newPlatform(t *testing.T) *platform {
@@ -43,10 +48,15 @@ func newPlatform(t *testing.T) *platform {
 	sbSrv := httptest.NewServer(sb)
 	t.Cleanup(func() { sbSrv.Close(); _ = sb.Close() })
 
+	// The platform listens for real, so the sandbox can deliver webhooks.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	key := bytes.Repeat([]byte{7}, 32)
 	cfg := &config.Config{
-		HTTPAddr:          "127.0.0.1:0",
-		PublicURL:         "http://127.0.0.1:1",
+		HTTPAddr:          ln.Addr().String(),
+		PublicURL:         "http://" + ln.Addr().String(),
 		BodyLimit:         1 << 20,
 		SecretKey:         key,
 		SecretKeyID:       "k1",
@@ -84,8 +94,24 @@ func newPlatform(t *testing.T) *platform {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(a.Close)
-	return &platform{App: a, HTTP: a.HTTP(), Sandbox: sb, Logs: logs}
+	httpApp := a.HTTP()
+	go func() { _ = httpApp.Listener(ln) }()
+	srv, sched := a.Worker()
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); sched.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		srv.Shutdown()
+		_ = httpApp.Shutdown()
+		a.Close()
+		_ = deps.Queue.Close()
+	})
+	return &platform{App: a, HTTP: httpApp, Sandbox: sb, Logs: logs, URL: "http://" + ln.Addr().String()}
 }
 
 // call sends a JSON request and decodes a JSON answer into out (if non-nil).
@@ -131,6 +157,7 @@ type team struct {
 	TenantID             string
 	Owner, Admin, Agent  member
 	PendingInviteID      string
+	BotID                string
 	Company, emailDomain string
 }
 
@@ -230,4 +257,33 @@ func must(t *testing.T, cond bool, format string, args ...any) {
 	if !cond {
 		t.Fatalf(format, args...)
 	}
+}
+
+func toJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func mustUUID(t *testing.T, s string) uuid.UUID {
+	t.Helper()
+	id, err := uuid.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// newBot creates a sandbox bot with a random id: the package's tests share
+// one database, and a bot id belongs to one tenant for good.
+func (p *platform) newBot(t *testing.T, username string) tgsandbox.Bot {
+	t.Helper()
+	id := 6_000_000_000 + time.Now().UnixNano()%999_999_999
+	token := fmt.Sprintf("%d:%s", id, strings.Repeat("A", 35-len(ids.Token(9)))+ids.Token(9))
+	bot, err := p.Sandbox.CreateBotWithToken(token, username, username)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bot
 }

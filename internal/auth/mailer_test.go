@@ -7,7 +7,7 @@ import (
 
 func TestNewMailer(t *testing.T) {
 	cases := []struct {
-		name, url, from string
+		name, url, from  string
 		wantErr, wantNop bool
 	}{
 		{"empty disables e-mail", "", "helpdesk@localhost", false, true},

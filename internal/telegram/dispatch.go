@@ -143,7 +143,7 @@ func (p *Processor) dispatch(ctx context.Context, in *Inbound) error {
 			}
 			return in.ReplyText(ctx, TextStopped, nil)
 		case "cancel":
-			return in.ReplyText(ctx, TextDialogCancelled, nil)
+			return in.ReplyText(ctx, TextNothingToCancel, nil)
 		}
 	}
 	// 3. A feature's button.

@@ -28,6 +28,7 @@ import (
 	"github.com/tgdesk/helpdesk/internal/platform/queue"
 	"github.com/tgdesk/helpdesk/internal/platform/testenv"
 	"github.com/tgdesk/helpdesk/internal/telegram"
+	"github.com/tgdesk/helpdesk/internal/telegram/outbox"
 	"github.com/tgdesk/helpdesk/internal/tgsandbox"
 )
 
@@ -60,14 +61,14 @@ func (fakeTexts) Text(_ context.Context, _ uuid.UUID, key, lang string, vars map
 // recSender records what would be sent.
 type recSender struct {
 	mu   sync.Mutex
-	msgs []telegram.OutMessage
+	msgs []outbox.Message
 }
 
-func (r *recSender) Send(_ context.Context, m telegram.OutMessage) error {
+func (r *recSender) Enqueue(_ context.Context, m outbox.Message) (uuid.UUID, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.msgs = append(r.msgs, m)
-	return nil
+	return uuid.New(), nil
 }
 
 func (r *recSender) texts(chatID int64) []string {
@@ -96,21 +97,34 @@ type sandboxSender struct {
 	}
 }
 
-func (s *sandboxSender) Send(ctx context.Context, m telegram.OutMessage) error {
+func (s *sandboxSender) Enqueue(ctx context.Context, m outbox.Message) (uuid.UUID, error) {
 	tok, err := s.tokens.BotToken(ctx, m.BotID)
 	if err != nil {
-		return err
+		return uuid.Nil, err
 	}
-	res, err := http.Post(s.url+"/bot"+tok+"/"+m.Method, "application/json", bytes.NewReader(m.Params))
+	params := map[string]any{}
+	if len(m.Params) > 0 {
+		if err := json.Unmarshal(m.Params, &params); err != nil {
+			return uuid.Nil, err
+		}
+	}
+	if m.Method != "answerCallbackQuery" {
+		params["chat_id"] = m.ChatID
+	}
+	if m.ThreadID != 0 {
+		params["message_thread_id"] = m.ThreadID
+	}
+	body, _ := json.Marshal(params)
+	res, err := http.Post(s.url+"/bot"+tok+"/"+m.Method, "application/json", bytes.NewReader(body))
 	if err != nil {
-		return err
+		return uuid.Nil, err
 	}
 	defer res.Body.Close()
 	if res.StatusCode != 200 {
 		b, _ := io.ReadAll(res.Body)
-		return fmt.Errorf("sandbox %s: %d %s", m.Method, res.StatusCode, b)
+		return uuid.Nil, fmt.Errorf("sandbox %s: %d %s", m.Method, res.StatusCode, b)
 	}
-	return nil
+	return uuid.New(), nil
 }
 
 func newKeyring(t *testing.T) *crypto.Keyring {

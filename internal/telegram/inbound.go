@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
+
+	"github.com/tgdesk/helpdesk/internal/telegram/outbox"
 )
 
 // Inbound is one update as a feature handler sees it, with the recorded
@@ -72,7 +74,16 @@ func newInbound(p *Processor, m mailbox, u *Update, raw json.RawMessage, rec rec
 func (in *Inbound) Private() bool { return in.ChatType == "private" }
 
 // T returns a tenant text in the contact's language.
+// The sender's first name is always available as {first_name}.
 func (in *Inbound) T(ctx context.Context, key string, vars map[string]string) string {
+	if _, given := vars["first_name"]; !given && in.From != nil {
+		withName := make(map[string]string, len(vars)+1)
+		for k, v := range vars {
+			withName[k] = v
+		}
+		withName["first_name"] = in.From.FirstName
+		vars = withName
+	}
 	return in.p.texts.Text(ctx, in.TenantID, key, in.Lang, vars)
 }
 
@@ -81,29 +92,34 @@ func (in *Inbound) T(ctx context.Context, key string, vars map[string]string) st
 // in. Each send of one update gets a stable idempotency key, so handling an
 // update again (at-least-once) does not send twice.
 func (in *Inbound) Send(ctx context.Context, method string, params map[string]any) error {
-	if params == nil {
-		params = map[string]any{}
+	// The outbox takes the destination apart from the parameters.
+	chatID, threadID := in.ChatID, in.ThreadID
+	body := make(map[string]any, len(params))
+	for k, v := range params {
+		switch k {
+		case "chat_id":
+			if id, ok := v.(int64); ok {
+				chatID = id
+			}
+		case "message_thread_id":
+			if id, ok := v.(int); ok {
+				threadID = id
+			}
+		default:
+			body[k] = v
+		}
 	}
-	if _, ok := params["chat_id"]; !ok {
-		params["chat_id"] = in.ChatID
-	}
-	if _, ok := params["message_thread_id"]; !ok && in.ThreadID != 0 {
-		params["message_thread_id"] = in.ThreadID
-	}
-	raw, err := json.Marshal(params)
+	raw, err := json.Marshal(body)
 	if err != nil {
 		return fmt.Errorf("telegram: send %s: %w", method, err)
 	}
 	in.sends++
-	chatID := in.ChatID
-	if id, ok := params["chat_id"].(int64); ok {
-		chatID = id
-	}
-	return in.p.sender.Send(ctx, OutMessage{
-		TenantID: in.TenantID, BotID: in.BotID, ChatID: chatID, ThreadID: in.ThreadID, Method: method, Params: raw,
-		Priority: PriorityLive, Kind: "reply", Ref: fmt.Sprintf("update:%d:%d", in.BotID, in.UpdateID),
+	_, err = in.p.sender.Enqueue(ctx, outbox.Message{
+		TenantID: in.TenantID, BotID: in.BotID, ChatID: chatID, ThreadID: threadID, Method: method, Params: raw,
+		Priority: outbox.Live, Kind: "reply", Ref: fmt.Sprintf("update:%d:%d", in.BotID, in.UpdateID),
 		IdempotencyKey: fmt.Sprintf("tg:%d:%d:%d", in.BotID, in.UpdateID, in.sends),
 	})
+	return err
 }
 
 // Reply sends text to the chat; markup (may be nil) is a reply_markup.
@@ -132,9 +148,10 @@ func (in *Inbound) AnswerCallback(ctx context.Context, text string) error {
 	// Not through Send: answerCallbackQuery takes no chat_id.
 	raw, _ := json.Marshal(params)
 	in.sends++
-	return in.p.sender.Send(ctx, OutMessage{
+	_, err := in.p.sender.Enqueue(ctx, outbox.Message{
 		TenantID: in.TenantID, BotID: in.BotID, ChatID: in.ChatID, Method: "answerCallbackQuery", Params: raw,
-		Priority: PriorityLive, Kind: "callback_answer", Ref: fmt.Sprintf("update:%d:%d", in.BotID, in.UpdateID),
+		Priority: outbox.Live, Kind: "callback_answer", Ref: fmt.Sprintf("update:%d:%d", in.BotID, in.UpdateID),
 		IdempotencyKey: fmt.Sprintf("tg:%d:%d:%d", in.BotID, in.UpdateID, in.sends),
 	})
+	return err
 }

@@ -2,41 +2,16 @@ package telegram
 
 import (
 	"context"
-	"encoding/json"
 
 	"github.com/google/uuid"
+
+	"github.com/tgdesk/helpdesk/internal/telegram/outbox"
 )
-
-// Priority orders messages to one bot: a live reply pre-empts broadcasts.
-type Priority int
-
-// Priorities, highest first (mirroring the outbox's).
-const (
-	PriorityLive Priority = iota
-	PriorityTopic
-	PriorityIcon
-	PriorityBulk
-)
-
-// OutMessage is one Bot API call to make on behalf of a bot. Params is the
-// complete request body, chat_id (and message_thread_id) included.
-type OutMessage struct {
-	TenantID       uuid.UUID
-	BotID          int64
-	ChatID         int64
-	ThreadID       int
-	Method         string
-	Params         json.RawMessage
-	Priority       Priority
-	Kind           string // what produced it, e.g. "reply", "dialog"
-	Ref            string // what it is about, e.g. "update:<bot>:<update_id>"
-	IdempotencyKey string // the same key twice is sent once
-}
 
 // Sender hands messages to the outbox, which keeps per-chat order and
-// Telegram's limits. Every bot reply goes through it.
+// Telegram's limits. Every bot reply goes through it; *outbox.Outbox is one.
 type Sender interface {
-	Send(ctx context.Context, m OutMessage) error
+	Enqueue(ctx context.Context, m outbox.Message) (uuid.UUID, error)
 }
 
 // Texts gives a tenant's text for a key in a language, with {vars}
@@ -47,8 +22,9 @@ type Texts interface {
 
 // Text keys this package uses.
 const (
-	TextGreeting        = "greeting"
+	TextGreeting        = "start.greeting"
 	TextDialogTimeout   = "dialog.timeout"
-	TextDialogCancelled = "dialog.cancelled"
-	TextStopped         = "stop.done"
+	TextDialogCancelled = "cancel.done"
+	TextStopped         = "subscription.stopped"
+	TextNothingToCancel = "cancel.nothing"
 )

@@ -33,6 +33,15 @@ func (s *Service) Text(ctx context.Context, tenantID uuid.UUID, key, lang string
 	if !ok {
 		return key
 	}
+	// Every text may name the tenant; callers need not pass it.
+	if _, given := vars["tenant_name"]; !given && st.settings.Name != "" {
+		withName := make(map[string]string, len(vars)+1)
+		for k, val := range vars {
+			withName[k] = val
+		}
+		withName["tenant_name"] = st.settings.Name
+		vars = withName
+	}
 	return render(v, spec.Placeholders, vars)
 }
 
