@@ -117,35 +117,54 @@ func TestPerChatOrderUnderConcurrency(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
+	// Live updates are handled at least once: a handler retried after a
+	// transient failure handles the same head update again, so a repeat
+	// can only stand right after itself. Order is what must hold.
+	distinct := func(v []string) []string {
+		var out []string
+		for _, s := range v {
+			if len(out) == 0 || out[len(out)-1] != s {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
 	eventually(t, 45*time.Second, "all messages handled", func() bool {
 		order.mu.Lock()
 		defer order.mu.Unlock()
-		n := 0
-		for _, v := range order.got {
-			n += len(v)
+		for c := 0; c < chats; c++ {
+			if len(distinct(order.got[int64(900000+c)])) < perChat {
+				return false
+			}
 		}
-		return n >= chats*perChat
+		return true
 	})
+	repeats := 0
 	for c := 0; c < chats; c++ {
 		chat := int64(900000 + c)
 		order.mu.Lock()
-		got := append([]string(nil), order.got[chat]...)
+		all := append([]string(nil), order.got[chat]...)
 		order.mu.Unlock()
+		got := distinct(all)
+		repeats += len(all) - len(got)
 		for i := 0; i < perChat; i++ {
 			if i >= len(got) || got[i] != fmt.Sprintf("m%02d", i) {
-				t.Fatalf("chat %d handled out of order: %v", chat, got)
+				t.Fatalf("chat %d handled out of order: %v", chat, all)
 			}
 		}
 		if len(got) != perChat {
 			t.Fatalf("chat %d handled %d messages, want %d: %v", chat, len(got), perChat, got)
 		}
-		replies := rec.texts(chat)
+		// The outbox drops a repeat by its idempotency key; this fake
+		// records it, so compare repeat-free.
+		replies := distinct(rec.texts(chat))
 		for i, r := range replies {
 			if r != fmt.Sprintf("sendMessage:echo m%02d", i) {
 				t.Fatalf("chat %d replies out of order: %v", chat, replies)
 			}
 		}
 	}
+	t.Logf("%d updates handled again after a transient failure", repeats)
 }
 
 // A worker dies holding a chat's lock mid-update (its lock stays until the
