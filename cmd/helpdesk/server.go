@@ -21,21 +21,12 @@ func runServer(ctx context.Context, role string, args []string, stderr io.Writer
 	if len(args) > 0 {
 		return errUsage
 	}
-	cfg, log, err := loadConfig(lookup, stderr)
-	if err != nil {
-		return err
-	}
-	deps, err := app.Open(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer deps.Close()
-	a, err := app.New(deps)
-	if err != nil {
-		return err
-	}
-	defer a.Close()
+	return withApp(ctx, stderr, lookup, func(a *app.App) error { return serveRoles(ctx, role, a) })
+}
 
+func serveRoles(ctx context.Context, role string, a *app.App) error {
+	cfg, log := a.Cfg, a.Log
+	var err error
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
 	runCtx, cancel := context.WithCancel(ctx)
