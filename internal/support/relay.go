@@ -1,0 +1,403 @@
+package support
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tgdesk/helpdesk/internal/telegram"
+	"github.com/tgdesk/helpdesk/internal/telegram/outbox"
+)
+
+// Text keys the desk sends to people (tenants/defaults/catalog.yaml).
+const (
+	TextReceived = "support.received"
+	TextResolved = "support.resolved"
+)
+
+// contentKinds are the message fields copyMessage can copy, in the order
+// they are looked for; a message with none of them (a service message) is
+// not relayed.
+var contentKinds = []string{"text", "photo", "video", "animation", "document", "audio", "voice", "video_note",
+	"sticker", "contact", "location", "venue", "poll", "dice"}
+
+// contentKind names the message's content ("" for service messages).
+func contentKind(in *telegram.Inbound) string {
+	var u struct {
+		Message json.RawMessage `json:"message"`
+	}
+	if json.Unmarshal(in.Raw, &u) != nil || len(u.Message) == 0 {
+		return ""
+	}
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(u.Message, &fields) != nil {
+		return ""
+	}
+	for _, k := range contentKinds {
+		if _, ok := fields[k]; ok {
+			return k
+		}
+	}
+	return ""
+}
+
+func params(v map[string]any) json.RawMessage {
+	raw, _ := json.Marshal(v)
+	return raw
+}
+
+// HandleUserMessage is the processor's fallback for private messages: the
+// support relay. It stores the message on the person's open ticket (opening
+// one if needed) and relays it into the person's topic, creating the topic
+// on the first real message.
+func (s *Service) HandleUserMessage(ctx context.Context, in *telegram.Inbound) error {
+	if in.Message == nil || in.Edited || in.ContactID == uuid.Nil {
+		return nil // edits are mapped in a later step; see docs/support.md
+	}
+	kind := contentKind(in)
+	if kind == "" {
+		return nil
+	}
+	now := s.clock.Now()
+	log := s.log.With("tenant_id", in.TenantID, "bot_id", in.BotID)
+	var newTicket *ticketRow
+	var lang string
+	err := s.db.InTenant(ctx, in.TenantID, func(tx pgx.Tx) error {
+		newTicket = nil
+		staffChat, err := staffGroupOf(ctx, tx, in.BotID)
+		if err != nil {
+			return err
+		}
+		card, err := contactOf(ctx, tx, in.ContactID)
+		if err != nil {
+			return err
+		}
+		lang = card.Language
+		var topic *topicRow
+		if staffChat != 0 {
+			if topic, err = lockTopic(ctx, tx, in.BotID, in.ContactID); err != nil {
+				return err
+			}
+			if topic == nil {
+				if topic, err = s.startTopic(ctx, tx, in, staffChat, card, now); err != nil {
+					return err
+				}
+			}
+		}
+		ticket, err := openTicket(ctx, tx, in.BotID, in.ContactID)
+		if err != nil {
+			return err
+		}
+		if ticket == nil {
+			var topicID *uuid.UUID
+			if topic != nil {
+				topicID = &topic.ID
+			}
+			if ticket, err = insertTicket(ctx, tx, in.TenantID, in.BotID, in.ContactID, topicID, now); err != nil {
+				return err
+			}
+			newTicket = ticket
+		}
+		source := fmt.Sprintf("tg:%d:%d:%d", in.BotID, in.ChatID, in.Message.MessageID)
+		msgID := in.Message.MessageID
+		m := &message{TicketID: ticket.ID, Direction: "in", UserChatID: in.ChatID, UserMessageID: &msgID,
+			AuthorContactID: &in.ContactID, AuthorName: displayName(card), Kind: kind, Text: in.Text,
+			Relay: "none", Source: &source}
+		if topic != nil {
+			m.Relay = "pending"
+		}
+		fresh, err := insertMessage(ctx, tx, in.TenantID, m, now)
+		if err != nil || !fresh {
+			newTicket = nil
+			return err // stored (and relayed) by an earlier attempt
+		}
+		if topic == nil {
+			return nil // no staff group: the ticket is worked from the console
+		}
+		return s.relayIntoTopic(ctx, in.TenantID, tx, topic, newTicket != nil, now)
+	})
+	if err != nil {
+		return fmt.Errorf("support: user message: %w", err)
+	}
+	if newTicket != nil {
+		log.Info("support: ticket opened", "ticket_id", newTicket.ID)
+		text := s.texts.Text(ctx, in.TenantID, TextReceived, lang, map[string]string{"ticket_no": strconv.FormatInt(newTicket.No, 10)})
+		return s.notify(ctx, in.TenantID, in.BotID, in.ChatID, text, "support:received:"+newTicket.ID.String())
+	}
+	return nil
+}
+
+// relayIntoTopic sends the topic's pending messages in order once the topic
+// exists; it reopens a closed topic and shows ❗. The topic row is locked.
+func (s *Service) relayIntoTopic(ctx context.Context, tenantID uuid.UUID, tx pgx.Tx, topic *topicRow, newTicket bool, now time.Time) error {
+	switch topic.State {
+	case "creating":
+		if now.Sub(topic.UpdatedAt) > s.opts.CreateRetryAfter {
+			// The creation failed or its result was lost: ask again.
+			return s.recreateTopic(ctx, tenantID, tx, topic, now)
+		}
+		return nil // the topic-created hook relays the pending messages
+	case "closed":
+		if _, err := tx.Exec(ctx, `UPDATE support_topics SET state = 'open', updated_at = $2 WHERE id = $1`, topic.ID, now); err != nil {
+			return fmt.Errorf("store: reopen topic: %w", err)
+		}
+		if _, err := s.ob.Enqueue(ctx, outbox.Message{TenantID: tenantID, BotID: topic.BotID, ChatID: topic.StaffChatID,
+			ThreadID: *topic.ThreadID, Method: "reopenForumTopic", Priority: outbox.Topic, Kind: kindState,
+			Ref: topic.ID.String(), IdempotencyKey: fmt.Sprintf("support:reopen:%s:%d", topic.ID, now.UnixNano())}); err != nil {
+			return err
+		}
+	}
+	if newTicket {
+		// A new ticket in an existing topic: point the topic's tickets at it.
+		if _, err := tx.Exec(ctx, `UPDATE support_tickets SET topic_id = $1 WHERE topic_id IS NULL AND bot_id = $2
+			AND contact_id = $3 AND status <> 'resolved'`, topic.ID, topic.BotID, topic.ContactID); err != nil {
+			return fmt.Errorf("store: link ticket: %w", err)
+		}
+	}
+	if err := s.flushPending(ctx, tenantID, tx, topic); err != nil {
+		return err
+	}
+	return s.setIcon(ctx, tenantID, tx, topic.ID, iconNew, now)
+}
+
+// flushPending enqueues the topic's pending messages in arrival order.
+func (s *Service) flushPending(ctx context.Context, tenantID uuid.UUID, tx pgx.Tx, topic *topicRow) error {
+	pend, err := pendingOf(ctx, tx, topic.ID)
+	if err != nil {
+		return err
+	}
+	for _, p := range pend {
+		_, err := s.ob.Enqueue(ctx, outbox.Message{TenantID: tenantID, BotID: topic.BotID, ChatID: topic.StaffChatID,
+			ThreadID: *topic.ThreadID, Method: "copyMessage",
+			Params:   params(map[string]any{"from_chat_id": p.UserChatID, "message_id": p.UserMessageID}),
+			Priority: outbox.Live, Kind: kindRelayIn, Ref: p.ID.String(),
+			IdempotencyKey: fmt.Sprintf("support:in:%s:%d", p.ID, topic.Generation)})
+		if err != nil {
+			return err
+		}
+		if err := setRelay(ctx, tx, p.ID, "queued"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startTopic creates the topic row and asks for the forum topic, if the
+// person's topic creation budget allows.
+func (s *Service) startTopic(ctx context.Context, tx pgx.Tx, in *telegram.Inbound, staffChat int64, card contactCard, now time.Time) (*topicRow, error) {
+	topic, err := insertTopic(ctx, tx, in.TenantID, in.BotID, in.ContactID, in.ChatID, staffChat, now)
+	if err != nil {
+		return nil, err
+	}
+	if topic.State != "creating" || topic.Generation != 1 {
+		return topic, nil
+	}
+	return topic, s.askTopic(ctx, in.TenantID, topic, card)
+}
+
+// recreateTopic starts a new generation of the topic (deleted, or its
+// creation lost) and asks for it.
+func (s *Service) recreateTopic(ctx context.Context, tenantID uuid.UUID, tx pgx.Tx, topic *topicRow, now time.Time) error {
+	err := tx.QueryRow(ctx, `UPDATE support_topics SET state = 'creating', thread_id = NULL, generation = generation + 1,
+		icon_applied = 'new', icon_due_at = NULL, updated_at = $2 WHERE id = $1 RETURNING generation`, topic.ID, now).Scan(&topic.Generation)
+	if err != nil {
+		return fmt.Errorf("store: recreate topic: %w", err)
+	}
+	topic.State, topic.ThreadID = "creating", nil
+	card, err := contactOf(ctx, tx, topic.ContactID)
+	if err != nil {
+		return err
+	}
+	// Messages already queued into the old thread fail and come back as
+	// pending; mark the queued ones pending now so the new topic gets them.
+	if _, err := tx.Exec(ctx, `UPDATE support_messages m SET relay = 'pending' FROM support_tickets t
+		WHERE t.id = m.ticket_id AND t.topic_id = $1 AND m.relay = 'queued' AND m.direction = 'in'`, topic.ID); err != nil {
+		return fmt.Errorf("store: requeue messages: %w", err)
+	}
+	return s.askTopic(ctx, tenantID, topic, card)
+}
+
+// askTopic enqueues createForumTopic, within the person's creation budget;
+// over it, the messages stay pending until the next message after the window.
+func (s *Service) askTopic(ctx context.Context, tenantID uuid.UUID, topic *topicRow, card contactCard) error {
+	key := fmt.Sprintf("support:topics:%d:%s", topic.BotID, topic.ContactID)
+	n, err := s.rdb.Incr(ctx, key).Result()
+	if err != nil {
+		return fmt.Errorf("support: topic budget: %w", err)
+	}
+	if n == 1 {
+		s.rdb.Expire(ctx, key, time.Hour)
+	}
+	if n > s.opts.TopicCreatesPerHour {
+		s.log.Warn("support: topic creation rate-limited", "tenant_id", tenantID, "bot_id", topic.BotID,
+			"contact_id", topic.ContactID)
+		return nil
+	}
+	p := map[string]any{"name": topicName(card)}
+	if id := s.iconID(ctx, topic.BotID, iconNew); id != "" {
+		p["icon_custom_emoji_id"] = id
+	}
+	_, err = s.ob.Enqueue(ctx, outbox.Message{TenantID: tenantID, BotID: topic.BotID, ChatID: topic.StaffChatID,
+		Method: "createForumTopic", Params: params(p), Priority: outbox.Topic, Kind: kindTopic,
+		Ref: fmt.Sprintf("%s:%d", topic.ID, topic.Generation), IdempotencyKey: fmt.Sprintf("support:topic:%s:%d", topic.ID, topic.Generation)})
+	return err
+}
+
+// onTopicCreated records the new thread, posts the header and relays the
+// pending messages in order, under the topic's lock.
+func (s *Service) onTopicCreated(ctx context.Context, r outbox.Result) error {
+	idStr, genStr, _ := strings.Cut(r.Ref, ":")
+	topicID, err := uuid.Parse(idStr)
+	gen, gerr := strconv.Atoi(genStr)
+	if err != nil || gerr != nil {
+		return fmt.Errorf("support: topic result ref %q", r.Ref)
+	}
+	if r.Status != "sent" || r.TopicID == 0 {
+		s.log.Warn("support: topic not created", "tenant_id", r.TenantID, "bot_id", r.BotID, "code", r.ErrorCode,
+			"description", r.Description)
+		return nil // retried on the person's next message after CreateRetryAfter
+	}
+	now := s.clock.Now()
+	return s.db.InTenant(ctx, r.TenantID, func(tx pgx.Tx) error {
+		topic, err := lockTopicByID(ctx, tx, topicID)
+		if err != nil || topic == nil || topic.State != "creating" || topic.Generation != gen {
+			return err // a repeat or a stale generation
+		}
+		if _, err := tx.Exec(ctx, `UPDATE support_topics SET thread_id = $2, state = 'open', icon_applied = 'new',
+			icon_edited_at = $3, updated_at = $3 WHERE id = $1`, topic.ID, r.TopicID, now); err != nil {
+			return fmt.Errorf("store: topic created: %w", err)
+		}
+		thread := r.TopicID
+		topic.ThreadID, topic.State = &thread, "open"
+		card, err := contactOf(ctx, tx, topic.ContactID)
+		if err != nil {
+			return err
+		}
+		header := headerText(card, topic.Generation > 1)
+		if _, err := s.ob.Enqueue(ctx, outbox.Message{TenantID: r.TenantID, BotID: topic.BotID, ChatID: topic.StaffChatID,
+			ThreadID: thread, Method: "sendMessage", Params: params(map[string]any{"text": header}), Priority: outbox.Live,
+			Kind: kindHeader, Ref: topic.ID.String(), IdempotencyKey: fmt.Sprintf("support:header:%s:%d", topic.ID, gen)}); err != nil {
+			return err
+		}
+		if err := s.flushPending(ctx, r.TenantID, tx, topic); err != nil {
+			return err
+		}
+		// The topic was created with ❗; if the status moved on meanwhile,
+		// the debounced edit catches up.
+		var icon string
+		if err := tx.QueryRow(ctx, `SELECT icon FROM support_topics WHERE id = $1`, topic.ID).Scan(&icon); err != nil {
+			return fmt.Errorf("store: topic icon: %w", err)
+		}
+		return s.setIcon(ctx, r.TenantID, tx, topic.ID, icon, now)
+	})
+}
+
+// onRelayIn records the staff-side copy's id; a deleted topic is recreated
+// and the message waits for it.
+func (s *Service) onRelayIn(ctx context.Context, r outbox.Result) error {
+	msgID, err := uuid.Parse(r.Ref)
+	if err != nil {
+		return fmt.Errorf("support: relay result ref %q", r.Ref)
+	}
+	now := s.clock.Now()
+	return s.db.InTenant(ctx, r.TenantID, func(tx pgx.Tx) error {
+		switch {
+		case r.Status == "sent" && len(r.MessageIDs) > 0:
+			_, err := tx.Exec(ctx, `UPDATE support_messages SET relay = 'sent', staff_chat_id = $2, staff_message_id = $3
+				WHERE id = $1`, msgID, r.ChatID, r.MessageIDs[0])
+			return err
+		case r.ThreadNotFound():
+			var topicID uuid.UUID
+			if err := tx.QueryRow(ctx, `SELECT t.topic_id FROM support_messages m JOIN support_tickets t ON t.id = m.ticket_id
+				WHERE m.id = $1 AND t.topic_id IS NOT NULL`, msgID).Scan(&topicID); err != nil {
+				return fmt.Errorf("store: topic of message: %w", err)
+			}
+			topic, err := lockTopicByID(ctx, tx, topicID)
+			if err != nil || topic == nil {
+				return err
+			}
+			if err := setRelay(ctx, tx, msgID, "pending"); err != nil {
+				return err
+			}
+			if topic.ThreadID == nil || *topic.ThreadID != r.ThreadID {
+				return nil // already being recreated
+			}
+			s.log.Info("support: topic deleted, recreating", "tenant_id", r.TenantID, "bot_id", r.BotID, "topic_id", topic.ID)
+			return s.recreateTopic(ctx, r.TenantID, tx, topic, now)
+		default:
+			return setRelay(ctx, tx, msgID, "failed")
+		}
+	})
+}
+
+// onRelayOut records the person-side copy's id of an agent's message.
+func (s *Service) onRelayOut(ctx context.Context, r outbox.Result) error {
+	msgID, err := uuid.Parse(r.Ref)
+	if err != nil {
+		return fmt.Errorf("support: relay result ref %q", r.Ref)
+	}
+	return s.db.InTenant(ctx, r.TenantID, func(tx pgx.Tx) error {
+		if r.Status == "sent" && len(r.MessageIDs) > 0 {
+			_, err := tx.Exec(ctx, `UPDATE support_messages SET relay = 'sent', user_message_id = $2 WHERE id = $1`, msgID, r.MessageIDs[0])
+			return err
+		}
+		return setRelay(ctx, tx, msgID, "failed")
+	})
+}
+
+// notify sends a tenant text to the person (Live, once per key).
+func (s *Service) notify(ctx context.Context, tenantID uuid.UUID, botID, chatID int64, text, key string) error {
+	_, err := s.ob.Enqueue(ctx, outbox.Message{TenantID: tenantID, BotID: botID, ChatID: chatID, Method: "sendMessage",
+		Params: params(map[string]any{"text": text}), Priority: outbox.Live, Kind: kindNotice, IdempotencyKey: key})
+	return err
+}
+
+func displayName(c contactCard) string {
+	return strings.TrimSpace(c.FirstName + " " + c.LastName)
+}
+
+// topicName is "Name @username 12345", at most 128 characters.
+func topicName(c contactCard) string {
+	parts := []string{}
+	if n := displayName(c); n != "" {
+		parts = append(parts, n)
+	}
+	if c.Username != "" {
+		parts = append(parts, "@"+c.Username)
+	}
+	parts = append(parts, strconv.FormatInt(c.TgUserID, 10))
+	name := strings.Join(parts, " ")
+	for utf8.RuneCountInString(name) > 128 {
+		r := []rune(name)
+		name = string(r[:128])
+	}
+	return name
+}
+
+// headerText is the user card at the top of a topic.
+func headerText(c contactCard, recreated bool) string {
+	var b strings.Builder
+	if recreated {
+		b.WriteString("♻️ The previous topic was deleted; this one continues the conversation.\n\n")
+	}
+	fmt.Fprintf(&b, "👤 %s\n", displayName(c))
+	if c.Username != "" {
+		fmt.Fprintf(&b, "@%s\n", c.Username)
+	}
+	fmt.Fprintf(&b, "id: %d\n", c.TgUserID)
+	if c.Language != "" {
+		fmt.Fprintf(&b, "language: %s\n", c.Language)
+	}
+	if c.Phone != "" {
+		fmt.Fprintf(&b, "phone: %s\n", c.Phone)
+	}
+	b.WriteString("\nReply in this topic to answer; start a message with // for an internal note; /close resolves.")
+	return b.String()
+}
