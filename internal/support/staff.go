@@ -155,7 +155,9 @@ func (s *Service) Resolve(ctx context.Context, tenantID, ticketID uuid.UUID) err
 		}
 		if chatID != 0 {
 			text := s.texts.Text(ctx, tenantID, TextResolved, card.Language, map[string]string{"ticket_no": strconv.FormatInt(no, 10)})
-			notice = func() error { return s.notify(ctx, tenantID, botID, chatID, text, "support:resolved:"+ticketID.String()) }
+			notice = func() error {
+				return s.notify(ctx, tenantID, botID, chatID, text, "support:resolved:"+ticketID.String())
+			}
 		}
 		if topicID == nil {
 			return nil

@@ -1,0 +1,155 @@
+package support
+
+import (
+	"errors"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
+
+	"github.com/tgdesk/helpdesk/internal/auth"
+	"github.com/tgdesk/helpdesk/internal/platform/httpx"
+)
+
+// Handler adapts the desk to HTTP.
+type Handler struct{ s *Service }
+
+// NewHandler returns the desk's HTTP handler.
+func NewHandler(s *Service) *Handler { return &Handler{s: s} }
+
+// Routes registers the desk's API under api (/api/v1), each route with its guard.
+func (h *Handler) Routes(api fiber.Router) {
+	api.Post("/support/staff-groups/bind-code", auth.Require(auth.RoleAdmin), h.bindCode)
+	api.Get("/support/staff-groups", auth.Require(auth.RoleAdmin), h.staffGroups)
+	api.Get("/support/tickets", auth.Require(auth.RoleAgent), h.list)
+	api.Get("/support/tickets/:id", auth.Require(auth.RoleAgent), h.get)
+	api.Post("/support/tickets/:id/reply", auth.Require(auth.RoleAgent), h.reply)
+	api.Post("/support/tickets/:id/status", auth.Require(auth.RoleAgent), h.status)
+}
+
+func problem(err error) error {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return httpx.NotFound("no such ticket")
+	case errors.Is(err, ErrUnreachable):
+		return httpx.Conflict("contact_unreachable", "the person has no chat with the bot")
+	case errors.Is(err, ErrTicketClosed):
+		return httpx.Conflict("ticket_resolved", "the ticket is resolved; it reopens when the person writes again")
+	case errors.Is(err, ErrBadStatus):
+		return httpx.Invalid(httpx.FieldError{Field: "status", Code: "invalid", Message: "one of new, in_work, resolved"})
+	}
+	return err
+}
+
+func ticketID(c *fiber.Ctx) (uuid.UUID, error) {
+	id, err := uuid.Parse(c.Params("id"))
+	if err != nil {
+		return uuid.Nil, httpx.NotFound("no such ticket")
+	}
+	return id, nil
+}
+
+func (h *Handler) bindCode(c *fiber.Ctx) error {
+	p := auth.PrincipalOf(c)
+	code, err := h.s.CreateBindCode(c.UserContext(), p.TenantID, p.UserID)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(code)
+}
+
+func (h *Handler) staffGroups(c *fiber.Ctx) error {
+	gs, err := h.s.StaffGroups(c.UserContext(), auth.PrincipalOf(c).TenantID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"staff_groups": gs})
+}
+
+func (h *Handler) list(c *fiber.Ctx) error {
+	p := auth.PrincipalOf(c)
+	f := TicketFilter{Status: c.Query("status"), Limit: c.QueryInt("limit", 50), Offset: c.QueryInt("offset", 0)}
+	var v httpx.Validator
+	v.Check(f.Status == "" || f.Status == "new" || f.Status == "in_work" || f.Status == "resolved", "status", "invalid", "one of new, in_work, resolved")
+	v.Check(f.Limit >= 1 && f.Limit <= 100, "limit", "out_of_range", "1 to 100")
+	v.Check(f.Offset >= 0, "offset", "out_of_range", "0 or more")
+	switch a := c.Query("assignee"); a {
+	case "":
+	case "me":
+		f.AssigneeUserID = &p.UserID
+	case "none":
+		f.Unassigned = true
+	default:
+		id, err := uuid.Parse(a)
+		v.Check(err == nil, "assignee", "invalid", "me, none or a user id")
+		f.AssigneeUserID = &id
+	}
+	if err := v.Err(); err != nil {
+		return err
+	}
+	ts, err := h.s.Tickets(c.UserContext(), p.TenantID, f)
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"tickets": ts, "limit": f.Limit, "offset": f.Offset})
+}
+
+func (h *Handler) get(c *fiber.Ctx) error {
+	id, err := ticketID(c)
+	if err != nil {
+		return err
+	}
+	t, msgs, err := h.s.TicketWithMessages(c.UserContext(), auth.PrincipalOf(c).TenantID, id)
+	if err != nil {
+		return problem(err)
+	}
+	return c.JSON(fiber.Map{"ticket": t, "messages": msgs})
+}
+
+type replyRequest struct {
+	Text string `json:"text"`
+}
+
+func (h *Handler) reply(c *fiber.Ctx) error {
+	id, err := ticketID(c)
+	if err != nil {
+		return err
+	}
+	var req replyRequest
+	if err := httpx.DecodeJSON(c, &req); err != nil {
+		return err
+	}
+	req.Text = strings.TrimSpace(req.Text)
+	var v httpx.Validator
+	v.Check(req.Text != "", "text", "required", "the reply is empty")
+	v.Check(utf8.RuneCountInString(req.Text) <= 4096, "text", "too_long", "at most 4096 characters")
+	if err := v.Err(); err != nil {
+		return err
+	}
+	p := auth.PrincipalOf(c)
+	m, err := h.s.Reply(c.UserContext(), p.TenantID, p.UserID, id, req.Text)
+	if err != nil {
+		return problem(err)
+	}
+	return c.Status(fiber.StatusCreated).JSON(m)
+}
+
+type statusRequest struct {
+	Status string `json:"status"`
+}
+
+func (h *Handler) status(c *fiber.Ctx) error {
+	id, err := ticketID(c)
+	if err != nil {
+		return err
+	}
+	var req statusRequest
+	if err := httpx.DecodeJSON(c, &req); err != nil {
+		return err
+	}
+	if err := h.s.SetStatus(c.UserContext(), auth.PrincipalOf(c).TenantID, id, req.Status); err != nil {
+		return problem(err)
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
