@@ -15,6 +15,7 @@ import (
 	"github.com/tgdesk/helpdesk/internal/bots"
 	"github.com/tgdesk/helpdesk/internal/platform/httpx"
 	"github.com/tgdesk/helpdesk/internal/platform/queue"
+	"github.com/tgdesk/helpdesk/internal/support"
 	"github.com/tgdesk/helpdesk/internal/telegram"
 	"github.com/tgdesk/helpdesk/internal/telegram/outbox"
 	"github.com/tgdesk/helpdesk/internal/tenant"
@@ -29,6 +30,7 @@ type App struct {
 	Outbox    *outbox.Outbox
 	Router    *telegram.Router
 	Processor *telegram.Processor
+	Support   *support.Service
 
 	bg     sync.WaitGroup
 	cancel context.CancelFunc
@@ -82,6 +84,15 @@ func New(d *Deps) (*App, error) {
 		Logger: d.Log,
 	})
 
+	a.Support = support.NewService(d.DB, d.Redis, d.Queue, a.Outbox, a.Tenants, a.Bots, support.Options{
+		APIURL: d.Cfg.TelegramAPIURL,
+		Clock:  d.Clock,
+		Logger: d.Log,
+	})
+	// The support desk takes private messages no other feature claims and
+	// the messages in staff groups.
+	a.Support.Attach(a.Processor)
+
 	// Background loops every role needs: cache invalidation listeners.
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
@@ -122,6 +133,7 @@ func (a *App) HTTP() *fiber.App {
 	tenantH := tenant.NewHandler(a.Tenants)
 	tenantH.Routes(api)
 	bots.NewHandler(a.Bots).Routes(api)
+	support.NewHandler(a.Support).Routes(api)
 
 	ops := app.Group("/ops", authH.Authenticate(), auth.RequireOperator())
 	tenantH.OpsRoutes(ops)
@@ -166,6 +178,7 @@ func (a *App) Worker() (*queue.Server, *queue.Scheduler) {
 	a.Processor.Register(srv)
 	sched.Register(a.Processor.Sweeper())
 	a.Outbox.Register(srv)
+	a.Support.Register(srv)
 	sched.Register(a.Outbox.Sweeper())
 	return srv, sched
 }

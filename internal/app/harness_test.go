@@ -158,6 +158,7 @@ type team struct {
 	Owner, Admin, Agent  member
 	PendingInviteID      string
 	BotID                string
+	TicketID             string
 	Company, emailDomain string
 }
 
@@ -286,4 +287,23 @@ func (p *platform) newBot(t *testing.T, username string) tgsandbox.Bot {
 		t.Fatal(err)
 	}
 	return bot
+}
+
+// waitTicket waits for the tenant's first support ticket and returns its id.
+func (p *platform) waitTicket(t *testing.T, token string) string {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		var list struct {
+			Tickets []struct {
+				ID string `json:"id"`
+			} `json:"tickets"`
+		}
+		if p.call(t, "GET", "/api/v1/support/tickets", token, nil, &list) == 200 && len(list.Tickets) > 0 {
+			return list.Tickets[0].ID
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("no support ticket appeared")
+	return ""
 }

@@ -14,10 +14,11 @@ import (
 type objectOf func(other *team) string
 
 var crossTenantObjects = map[string]objectOf{
-	"/api/v1/auth/sessions/:id": func(o *team) string { return o.Owner.SessionID },
-	"/api/v1/members/:id":       func(o *team) string { return o.Agent.UserID },
-	"/api/v1/invites/:id":       func(o *team) string { return o.PendingInviteID },
-	"/api/v1/bots/:id":          func(o *team) string { return o.BotID },
+	"/api/v1/auth/sessions/:id":   func(o *team) string { return o.Owner.SessionID },
+	"/api/v1/members/:id":         func(o *team) string { return o.Agent.UserID },
+	"/api/v1/invites/:id":         func(o *team) string { return o.PendingInviteID },
+	"/api/v1/bots/:id":            func(o *team) string { return o.BotID },
+	"/api/v1/support/tickets/:id": func(o *team) string { return o.TicketID },
 }
 
 // Routes whose parameter is not an object id of a tenant (so there is no
@@ -40,6 +41,12 @@ func TestCrossTenantIDsAnswer404OnEveryRoute(t *testing.T) {
 	code := p.call(t, "POST", "/api/v1/bots", b.Owner.Token, map[string]string{"token": bot.Token}, &created)
 	must(t, code == 201, "register B's bot: %d %v", code, created)
 	b.BotID = itoa(bot.ID)
+	// A customer of B writes to B's bot: B now has a support ticket.
+	customer := p.Sandbox.CreateUser("Boris", "boris")
+	if _, err := p.Sandbox.SendText(customer.ID, bot.ID, "my VPN is down"); err != nil {
+		t.Fatal(err)
+	}
+	b.TicketID = p.waitTicket(t, b.Owner.Token)
 	rows, _ := readMatrix(t)
 	allowed := map[string]map[string]bool{}
 	for _, r := range rows {
@@ -98,6 +105,12 @@ func TestCrossTenantIDsAnswer404OnEveryRoute(t *testing.T) {
 	}
 	must(t, p.call(t, "GET", "/api/v1/auth/sessions", b.Owner.Token, nil, nil) == 200, "B's owner session was revoked by another tenant")
 	must(t, p.call(t, "GET", "/api/v1/bots/"+b.BotID, b.Owner.Token, nil, nil) == 200, "B's bot was removed by another tenant")
+	var ticket struct {
+		Ticket struct {
+			Status string `json:"status"`
+		} `json:"ticket"`
+	}
+	must(t, p.call(t, "GET", "/api/v1/support/tickets/"+b.TicketID, b.Owner.Token, nil, &ticket) == 200, "B's ticket is gone")
 }
 
 // withParam puts id in place of the route's parameter.
