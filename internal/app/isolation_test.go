@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -19,6 +20,18 @@ var crossTenantObjects = map[string]objectOf{
 	"/api/v1/invites/:id":         func(o *team) string { return o.PendingInviteID },
 	"/api/v1/bots/:id":            func(o *team) string { return o.BotID },
 	"/api/v1/support/tickets/:id": func(o *team) string { return o.TicketID },
+	"/api/v1/support/canned/:id":  cannedOf,
+}
+
+// cannedOf is a saved reply of the team's tenant (created once, by name).
+func cannedOf(o *team) string {
+	var id string
+	if err := env.Owner.QueryRow(context.Background(), `INSERT INTO support_canned (id, tenant_id, name, text)
+		VALUES ($1, $2, 'isolation', 'fixture') ON CONFLICT (tenant_id, name) DO UPDATE SET name = EXCLUDED.name
+		RETURNING id::text`, uuid.NewString(), o.TenantID).Scan(&id); err != nil {
+		panic(err)
+	}
+	return id
 }
 
 // Routes whose parameter is not an object id of a tenant (so there is no

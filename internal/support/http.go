@@ -26,6 +26,7 @@ func (h *Handler) Routes(api fiber.Router) {
 	api.Get("/support/tickets/:id", auth.Require(auth.RoleAgent), h.get)
 	api.Post("/support/tickets/:id/reply", auth.Require(auth.RoleAgent), h.reply)
 	api.Post("/support/tickets/:id/status", auth.Require(auth.RoleAgent), h.status)
+	h.cannedRoutes(api)
 }
 
 func problem(err error) error {

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/tgdesk/helpdesk/internal/platform/db"
 	"github.com/tgdesk/helpdesk/internal/telegram"
 	"github.com/tgdesk/helpdesk/internal/telegram/outbox"
 )
@@ -26,18 +27,35 @@ const (
 // they are looked for; a message with none of them (a service message) is
 // not relayed.
 var contentKinds = []string{"text", "photo", "video", "animation", "document", "audio", "voice", "video_note",
-	"sticker", "contact", "location", "venue", "poll", "dice"}
+	"sticker", "contact", "location", "venue", "poll", "dice",
+	// copyMessage refuses these (Bot API: paid media, giveaways and
+	// invoices cannot be copied): they are stored with the raw update and
+	// the topic gets a note instead of a copy.
+	"paid_media", "giveaway", "giveaway_winners", "invoice"}
+
+var uncopyable = map[string]bool{"paid_media": true, "giveaway": true, "giveaway_winners": true, "invoice": true}
+
+// uncopyableNote is the topic note for a message that cannot be copied.
+func uncopyableNote(kind, why string) string {
+	return "⚠️ The person sent a message that cannot be copied here (" + kind + why +
+		"). It is kept with the ticket (raw update in the console)."
+}
 
 // contentKind names the message's content ("" for service messages).
 func contentKind(in *telegram.Inbound) string {
 	var u struct {
-		Message json.RawMessage `json:"message"`
+		Message       json.RawMessage `json:"message"`
+		EditedMessage json.RawMessage `json:"edited_message"`
 	}
-	if json.Unmarshal(in.Raw, &u) != nil || len(u.Message) == 0 {
+	if json.Unmarshal(in.Raw, &u) != nil {
 		return ""
 	}
+	msg := u.Message
+	if len(msg) == 0 {
+		msg = u.EditedMessage
+	}
 	var fields map[string]json.RawMessage
-	if json.Unmarshal(u.Message, &fields) != nil {
+	if len(msg) == 0 || json.Unmarshal(msg, &fields) != nil {
 		return ""
 	}
 	for _, k := range contentKinds {
@@ -58,18 +76,29 @@ func params(v map[string]any) json.RawMessage {
 // one if needed) and relays it into the person's topic, creating the topic
 // on the first real message.
 func (s *Service) HandleUserMessage(ctx context.Context, in *telegram.Inbound) error {
-	if in.Message == nil || in.Edited || in.ContactID == uuid.Nil {
-		return nil // edits are mapped in a later step; see docs/support.md
+	if in.Message == nil || in.ContactID == uuid.Nil {
+		return nil
+	}
+	now := s.clock.Now()
+	if in.Edited {
+		return s.userEdit(ctx, in, now)
 	}
 	kind := contentKind(in)
 	if kind == "" {
 		return nil
 	}
-	now := s.clock.Now()
+	banned, tell, err := s.banCheck(ctx, in)
+	if err != nil || banned {
+		if tell {
+			text := s.texts.Text(ctx, in.TenantID, TextBanned, in.Lang, nil)
+			return s.notify(ctx, in.TenantID, in.BotID, in.ChatID, text, fmt.Sprintf("support:banned:%d:%d", in.BotID, in.UpdateID))
+		}
+		return err
+	}
 	log := s.log.With("tenant_id", in.TenantID, "bot_id", in.BotID)
 	var newTicket *ticketRow
 	var lang string
-	err := s.db.InTenant(ctx, in.TenantID, func(tx pgx.Tx) error {
+	err = s.db.InTenant(ctx, in.TenantID, func(tx pgx.Tx) error {
 		newTicket = nil
 		staffChat, err := staffGroupOf(ctx, tx, in.BotID)
 		if err != nil {
@@ -109,9 +138,14 @@ func (s *Service) HandleUserMessage(ctx context.Context, in *telegram.Inbound) e
 		msgID := in.Message.MessageID
 		m := &message{TicketID: ticket.ID, Direction: "in", UserChatID: in.ChatID, UserMessageID: &msgID,
 			AuthorContactID: &in.ContactID, AuthorName: displayName(card), Kind: kind, Text: in.Text,
-			Relay: "none", Source: &source}
+			Relay: "none", Source: &source, Raw: in.Raw}
 		if topic != nil {
 			m.Relay = "pending"
+			// The person writes again: a later failed relay may note a block again.
+			if _, err := tx.Exec(ctx, `UPDATE support_topics SET blocked_noted_at = NULL WHERE id = $1
+				AND blocked_noted_at IS NOT NULL`, topic.ID); err != nil {
+				return fmt.Errorf("store: clear blocked note: %w", err)
+			}
 		}
 		fresh, err := insertMessage(ctx, tx, in.TenantID, m, now)
 		if err != nil || !fresh {
@@ -174,11 +208,16 @@ func (s *Service) flushPending(ctx context.Context, tenantID uuid.UUID, tx pgx.T
 		return err
 	}
 	for _, p := range pend {
-		_, err := s.ob.Enqueue(ctx, outbox.Message{TenantID: tenantID, BotID: topic.BotID, ChatID: topic.StaffChatID,
+		m := outbox.Message{TenantID: tenantID, BotID: topic.BotID, ChatID: topic.StaffChatID,
 			ThreadID: *topic.ThreadID, Method: "copyMessage",
 			Params:   params(map[string]any{"from_chat_id": p.UserChatID, "message_id": p.UserMessageID}),
 			Priority: outbox.Live, Kind: kindRelayIn, Ref: p.ID.String(),
-			IdempotencyKey: fmt.Sprintf("support:in:%s:%d", p.ID, topic.Generation)})
+			IdempotencyKey: fmt.Sprintf("support:in:%s:%d", p.ID, topic.Generation)}
+		if uncopyable[p.Kind] {
+			m.Method, m.Kind = "sendMessage", kindNote
+			m.Params = params(map[string]any{"text": uncopyableNote(p.Kind, "")})
+		}
+		_, err := s.ob.Enqueue(ctx, m)
 		if err != nil {
 			return err
 		}
@@ -331,6 +370,21 @@ func (s *Service) onRelayIn(ctx context.Context, r outbox.Result) error {
 			}
 			s.log.Info("support: topic deleted, recreating", "tenant_id", r.TenantID, "bot_id", r.BotID, "topic_id", topic.ID)
 			return s.recreateTopic(ctx, r.TenantID, tx, topic, now)
+		case r.Status == "failed" && r.ErrorCode == 400 && r.ThreadID != 0:
+			// The sandbox or Telegram refused the copy ("message can't be
+			// copied"): nothing is lost (the message and its raw update are
+			// stored); the agents are told in the topic.
+			if err := setRelay(ctx, tx, msgID, "failed"); err != nil {
+				return err
+			}
+			var kind string
+			if err := tx.QueryRow(ctx, `SELECT kind FROM support_messages WHERE id = $1`, msgID).Scan(&kind); err != nil {
+				return fmt.Errorf("store: message kind: %w", err)
+			}
+			_, err := s.ob.Enqueue(ctx, outbox.Message{TenantID: r.TenantID, BotID: r.BotID, ChatID: r.ChatID, ThreadID: r.ThreadID,
+				Method: "sendMessage", Params: params(map[string]any{"text": uncopyableNote(kind, ": "+r.Description)}),
+				Priority: outbox.Live, Kind: kindNote, Ref: msgID.String(), IdempotencyKey: "support:uncopyable:" + msgID.String()})
+			return err
 		default:
 			return setRelay(ctx, tx, msgID, "failed")
 		}
@@ -348,8 +402,35 @@ func (s *Service) onRelayOut(ctx context.Context, r outbox.Result) error {
 			_, err := tx.Exec(ctx, `UPDATE support_messages SET relay = 'sent', user_message_id = $2 WHERE id = $1`, msgID, r.MessageIDs[0])
 			return err
 		}
-		return setRelay(ctx, tx, msgID, "failed")
+		if err := setRelay(ctx, tx, msgID, "failed"); err != nil {
+			return err
+		}
+		if r.Status != "blocked" {
+			return nil
+		}
+		return s.noteBlocked(ctx, r, tx, msgID)
 	})
+}
+
+// noteBlocked posts "the person blocked the bot" in the topic, once until
+// the person writes again.
+func (s *Service) noteBlocked(ctx context.Context, r outbox.Result, tx pgx.Tx, msgID uuid.UUID) error {
+	var staffChat int64
+	var thread *int
+	err := tx.QueryRow(ctx, `UPDATE support_topics tp SET blocked_noted_at = $2 FROM support_messages m
+		JOIN support_tickets t ON t.id = m.ticket_id
+		WHERE m.id = $1 AND tp.id = t.topic_id AND tp.blocked_noted_at IS NULL
+		RETURNING tp.staff_chat_id, tp.thread_id`, msgID, s.clock.Now()).Scan(&staffChat, &thread)
+	if db.IsNotFound(err) || (err == nil && thread == nil) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("store: blocked note: %w", err)
+	}
+	_, err = s.ob.Enqueue(ctx, outbox.Message{TenantID: r.TenantID, BotID: r.BotID, ChatID: staffChat, ThreadID: *thread,
+		Method: "sendMessage", Params: params(map[string]any{"text": "⛔ The person blocked the bot: replies do not reach them until they write again."}),
+		Priority: outbox.Live, Kind: kindNote, Ref: msgID.String(), IdempotencyKey: "support:blocked:" + msgID.String()})
+	return err
 }
 
 // notify sends a tenant text to the person (Live, once per key).

@@ -131,6 +131,7 @@ const (
 	kindMirror   = "support.mirror"    // a console reply mirrored into the topic
 	kindState    = "support.state"     // close/reopen/icon edits
 	kindNotice   = "support.notice"    // texts to the person (received, resolved)
+	kindNote     = "support.note"      // the desk's notes in a topic (blocked, cannot be copied)
 )
 
 // NewService builds the desk and registers its outbox result hooks.

@@ -37,7 +37,7 @@ func (s *Service) Attach(p Routes) {
 // HandleStaffMessage handles a message in a staff group's topic: an agent's
 // reply is copied to the person, a note (NotePrefix) is kept, /close resolves.
 func (s *Service) HandleStaffMessage(ctx context.Context, in *telegram.Inbound) error {
-	if in.Message == nil || in.Edited || in.ThreadID == 0 || in.From == nil || in.Command == "bind" {
+	if in.Message == nil || in.ThreadID == 0 || in.From == nil || in.Command == "bind" {
 		return nil
 	}
 	kind := contentKind(in)
@@ -45,12 +45,18 @@ func (s *Service) HandleStaffMessage(ctx context.Context, in *telegram.Inbound) 
 		return nil // service messages (topic edits, pins, joins)
 	}
 	now := s.clock.Now()
+	if in.Edited {
+		return s.staffEdit(ctx, in, kind, now)
+	}
 	agentName := strings.TrimSpace(in.From.FirstName + " " + in.From.LastName)
+	if err := s.seeStaff(ctx, in, agentName, now); err != nil {
+		return err
+	}
 	switch {
 	case in.Command == "close":
 		return s.closeFromTopic(ctx, in, now)
 	case in.Command != "":
-		return nil // commands are for the bot, never relayed
+		return s.agentCommand(ctx, in, agentName, now) // commands are for the bot, never relayed
 	}
 	note := strings.HasPrefix(in.Text, s.opts.NotePrefix) && kind == "text"
 	return s.db.InTenant(ctx, in.TenantID, func(tx pgx.Tx) error {

@@ -132,6 +132,7 @@ type message struct {
 	Text            string
 	Relay           string
 	Source          *string
+	Raw             []byte // the update, for a person's messages (nothing lost)
 }
 
 // insertMessage stores m; false means its source was stored before (an
@@ -142,11 +143,11 @@ func insertMessage(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, m *messag
 	}
 	tag, err := tx.Exec(ctx, `INSERT INTO support_messages (id, tenant_id, ticket_id, direction, user_chat_id,
 		user_message_id, staff_chat_id, staff_message_id, author_contact_id, author_tg_user_id, author_user_id,
-		author_name, kind, text, relay, source, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+		author_name, kind, text, relay, source, created_at, raw)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
 		ON CONFLICT (tenant_id, source) DO NOTHING`,
 		m.ID, tenantID, m.TicketID, m.Direction, m.UserChatID, m.UserMessageID, m.StaffChatID, m.StaffMessageID,
-		m.AuthorContactID, m.AuthorTgUserID, m.AuthorUserID, m.AuthorName, m.Kind, m.Text, m.Relay, m.Source, now)
+		m.AuthorContactID, m.AuthorTgUserID, m.AuthorUserID, m.AuthorName, m.Kind, m.Text, m.Relay, m.Source, now, rawJSON(m.Raw))
 	if err != nil {
 		return false, fmt.Errorf("store: insert message: %w", err)
 	}
@@ -160,15 +161,24 @@ func setRelay(ctx context.Context, tx pgx.Tx, id uuid.UUID, relay string) error 
 	return nil
 }
 
+// rawJSON is a jsonb parameter (NULL when empty).
+func rawJSON(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return string(b)
+}
+
 type pendingMsg struct {
 	ID            uuid.UUID
+	Kind          string
 	UserChatID    int64
 	UserMessageID int64
 }
 
 // pendingOf lists the topic's messages waiting for it, in arrival order.
 func pendingOf(ctx context.Context, tx pgx.Tx, topicID uuid.UUID) ([]pendingMsg, error) {
-	rows, err := tx.Query(ctx, `SELECT m.id, m.user_chat_id, m.user_message_id FROM support_messages m
+	rows, err := tx.Query(ctx, `SELECT m.id, m.kind, m.user_chat_id, m.user_message_id FROM support_messages m
 		JOIN support_tickets t ON t.id = m.ticket_id
 		WHERE t.topic_id = $1 AND m.relay = 'pending' AND m.direction = 'in' AND m.user_message_id IS NOT NULL
 		ORDER BY m.seq`, topicID)
@@ -177,7 +187,7 @@ func pendingOf(ctx context.Context, tx pgx.Tx, topicID uuid.UUID) ([]pendingMsg,
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (pendingMsg, error) {
 		var p pendingMsg
-		err := r.Scan(&p.ID, &p.UserChatID, &p.UserMessageID)
+		err := r.Scan(&p.ID, &p.Kind, &p.UserChatID, &p.UserMessageID)
 		return p, err
 	})
 }
