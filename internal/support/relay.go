@@ -479,6 +479,7 @@ func headerText(c contactCard, recreated bool) string {
 	if c.Phone != "" {
 		fmt.Fprintf(&b, "phone: %s\n", c.Phone)
 	}
-	b.WriteString("\nReply in this topic to answer; start a message with // for an internal note; /close resolves.")
+	b.WriteString("\nReply in this topic to answer; start a message with // for an internal note; /close resolves.\n" +
+		"Commands: /reopen, /assign @username, /note text, /t name (saved reply), /history, /ban, /unban.")
 	return b.String()
 }
