@@ -20,7 +20,7 @@ func (d *desk) openTopic(name, text string) (tgsandbox.User, int64) {
 		d.t.Fatal(err)
 	}
 	var thread int64
-	eventually(d.t, 10*time.Second, "the topic of "+name, func() bool {
+	eventually(d.t, 30*time.Second, "the topic of "+name, func() bool {
 		for _, tp := range d.liveTopics() {
 			if contains(d.topicTexts(tp.ID), text) {
 				thread = tp.ID
@@ -54,7 +54,7 @@ func (d *desk) say(from, thread int64, text string) tgsandbox.Sent {
 // waitTopic waits for a text in the topic.
 func (d *desk) waitTopic(thread int64, text string) {
 	d.t.Helper()
-	eventually(d.t, 10*time.Second, "topic text "+text, func() bool { return contains(d.topicTexts(thread), text) })
+	eventually(d.t, 30*time.Second, "topic text "+text, func() bool { return contains(d.topicTexts(thread), text) })
 }
 
 func (d *desk) onlyTicket() support.Ticket {
@@ -111,13 +111,13 @@ func TestAgentCommandsNoteAssignHistoryReopen(t *testing.T) {
 	}
 
 	d.say(olga.ID, thread, "/close")
-	eventually(t, 10*time.Second, "resolved", func() bool { return d.onlyTicket().Status == "resolved" })
+	eventually(t, 30*time.Second, "resolved", func() bool { return d.onlyTicket().Status == "resolved" })
 	d.say(olga.ID, thread, "/reopen")
 	d.waitTopic(thread, "is open again")
 	if st := d.onlyTicket().Status; st != "in_work" {
 		t.Fatalf("reopened ticket is %q, want in_work (it has an assignee)", st)
 	}
-	eventually(t, 10*time.Second, "the person told", func() bool { return contains(d.userGot(user.ID), "is open again") })
+	eventually(t, 30*time.Second, "the person told", func() bool { return contains(d.userGot(user.ID), "is open again") })
 	d.say(olga.ID, thread, "/reopen")
 	d.waitTopic(thread, "is not resolved")
 
@@ -149,7 +149,7 @@ func TestBanAndUnban(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 10*time.Second, "the banned notice", func() bool { return contains(d.userGot(user.ID), "cannot accept") })
+	eventually(t, 30*time.Second, "the banned notice", func() bool { return contains(d.userGot(user.ID), "cannot accept") })
 	d.say(olga.ID, thread, "/unban")
 	d.waitTopic(thread, "unbanned")
 	if _, err := d.sb.SendText(user.ID, d.bot.ID, "sorry, real question"); err != nil {
@@ -212,7 +212,7 @@ func TestCannedRepliesAPIAndSlashT(t *testing.T) {
 	d.say(olga.ID, thread, "/t nope")
 	d.waitTopic(thread, `no saved reply named "nope"`)
 	d.say(olga.ID, thread, "/t refund")
-	eventually(t, 10*time.Second, "the saved reply", func() bool { return contains(d.userGot(user.ID), "Refunds take 3 days.") })
+	eventually(t, 30*time.Second, "the saved reply", func() bool { return contains(d.userGot(user.ID), "Refunds take 3 days.") })
 	d.waitTopic(thread, "Sent «refund»")
 	if tk := d.onlyTicket(); tk.AssigneeName != "Olga" || tk.Status != "in_work" {
 		t.Fatalf("after /t: %+v, want in work by Olga", tk)

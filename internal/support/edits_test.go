@@ -26,7 +26,7 @@ func TestEditsAreReflectedBothWays(t *testing.T) {
 		t.Fatal(err)
 	}
 	var thread int64
-	eventually(t, 10*time.Second, "the topic", func() bool {
+	eventually(t, 30*time.Second, "the topic", func() bool {
 		tps := d.liveTopics()
 		if len(tps) == 1 && contains(d.topicTexts(tps[0].ID), "my plan is basik") {
 			thread = tps[0].ID
@@ -42,7 +42,7 @@ func TestEditsAreReflectedBothWays(t *testing.T) {
 	if err := d.sb.EditMessage(user.ID, d.bot.ID, sent.MessageID, "my plan is basic"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "the copy edited", func() bool {
+	eventually(t, 30*time.Second, "the copy edited", func() bool {
 		return contains(d.topicTexts(thread), "my plan is basic") && !contains(d.topicTexts(thread), "basik")
 	})
 	if err := d.sb.EditMessage(user.ID, d.bot.ID, photo.MessageID, "screen 2"); err != nil {
@@ -51,16 +51,16 @@ func TestEditsAreReflectedBothWays(t *testing.T) {
 	d.waitTopic(thread, "✏️ Edited:\nscreen 2")
 
 	reply := d.say(olga.ID, thread, "Hello Lena, which plna?")
-	eventually(t, 10*time.Second, "the reply", func() bool { return contains(d.userGot(user.ID), "which plna?") })
+	eventually(t, 30*time.Second, "the reply", func() bool { return contains(d.userGot(user.ID), "which plna?") })
 	if err := d.sb.EditMessage(olga.ID, d.group.ID, reply.MessageID, "Hello Lena, which plan?"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "the person's copy edited", func() bool {
+	eventually(t, 30*time.Second, "the person's copy edited", func() bool {
 		return contains(d.userGot(user.ID), "which plan?") && !contains(d.userGot(user.ID), "plna")
 	})
 
 	d.say(olga.ID, thread, "/close")
-	eventually(t, 10*time.Second, "resolved", func() bool { return d.onlyTicket().Status == "resolved" })
+	eventually(t, 30*time.Second, "resolved", func() bool { return d.onlyTicket().Status == "resolved" })
 	if err := d.sb.EditMessage(user.ID, d.bot.ID, sent.MessageID, "my plan is premium"); err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestBlockedUserIsNotedOnce(t *testing.T) {
 	d.say(olga.ID, thread, "are you there?")
 	d.waitTopic(thread, "blocked the bot")
 	d.say(olga.ID, thread, "hello?")
-	eventually(t, 10*time.Second, "the second reply failed", func() bool {
+	eventually(t, 30*time.Second, "the second reply failed", func() bool {
 		var n int
 		_ = env.Owner.QueryRow(context.Background(), `SELECT count(*) FROM support_messages WHERE tenant_id = $1
 			AND direction = 'out' AND relay = 'failed'`, d.tenant).Scan(&n)

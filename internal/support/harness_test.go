@@ -146,7 +146,7 @@ func (d *desk) bindGroup() {
 	if _, err := d.sb.SendText(d.admin.ID, d.group.ID, code.Command); err != nil {
 		d.t.Fatal(err)
 	}
-	eventually(d.t, 10*time.Second, "the group is bound", func() bool {
+	eventually(d.t, 30*time.Second, "the group is bound", func() bool {
 		gs, err := d.svc.StaffGroups(context.Background(), d.tenant)
 		return err == nil && len(gs) == 1 && gs[0].Status == "ok"
 	})
@@ -155,7 +155,7 @@ func (d *desk) bindGroup() {
 // waitBinding waits until the platform recorded the bot's status in the group.
 func (d *desk) waitBinding(status string) {
 	d.t.Helper()
-	eventually(d.t, 10*time.Second, "binding "+status, func() bool {
+	eventually(d.t, 30*time.Second, "binding "+status, func() bool {
 		var got string
 		_ = env.Owner.QueryRow(context.Background(), `SELECT bot_status FROM chat_bindings WHERE bot_id = $1 AND chat_id = $2`,
 			d.bot.ID, d.group.ID).Scan(&got)

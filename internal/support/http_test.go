@@ -70,7 +70,7 @@ func TestTicketAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	var thread int64
-	eventually(t, 10*time.Second, "the topic", func() bool {
+	eventually(t, 30*time.Second, "the topic", func() bool {
 		tps := d.liveTopics()
 		if len(tps) == 1 && contains(d.topicTexts(tps[0].ID), "cannot pay") {
 			thread = tps[0].ID
@@ -91,7 +91,7 @@ func TestTicketAPI(t *testing.T) {
 		map[string]string{"text": "Please try another card"}, &reply); code != 201 {
 		t.Fatalf("reply: %d", code)
 	}
-	eventually(t, 10*time.Second, "the reply at the user and mirrored", func() bool {
+	eventually(t, 30*time.Second, "the reply at the user and mirrored", func() bool {
 		return contains(d.userGot(user.ID), "Please try another card") &&
 			contains(d.topicTexts(thread), "Irina (console):\nPlease try another card")
 	})
@@ -136,7 +136,7 @@ func TestTicketAPI(t *testing.T) {
 		map[string]string{"status": "resolved"}, nil); code != 204 {
 		t.Fatalf("resolve: %d", code)
 	}
-	eventually(t, 10*time.Second, "the topic closed", func() bool {
+	eventually(t, 30*time.Second, "the topic closed", func() bool {
 		tps := d.liveTopics()
 		return len(tps) == 1 && tps[0].Closed
 	})

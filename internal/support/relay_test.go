@@ -19,14 +19,14 @@ func TestFirstContactCreatesOneTopicAfterARealMessage(t *testing.T) {
 	if _, err := d.sb.SendCommand(user.ID, d.bot.ID, "start", ""); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "the /start greeting", func() bool { return len(d.userGot(user.ID)) >= 1 })
+	eventually(t, 30*time.Second, "the /start greeting", func() bool { return len(d.userGot(user.ID)) >= 1 })
 	if n := len(d.liveTopics()); n != 0 {
 		t.Fatalf("/start alone created %d topics, want none", n)
 	}
 	if _, err := d.sb.SendText(user.ID, d.bot.ID, "my VPN does not connect"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "the message in a topic", func() bool {
+	eventually(t, 30*time.Second, "the message in a topic", func() bool {
 		tps := d.liveTopics()
 		return len(tps) == 1 && contains(d.topicTexts(tps[0].ID), "my VPN does not connect")
 	})
@@ -42,11 +42,11 @@ func TestFirstContactCreatesOneTopicAfterARealMessage(t *testing.T) {
 	if len(texts) != 2 || !contains(texts[:1], "👤 Anna") || texts[1] != "my VPN does not connect" {
 		t.Fatalf("topic holds %q, want the header then the message", texts)
 	}
-	eventually(t, 10*time.Second, "the received notice", func() bool { return contains(d.userGot(user.ID), "received") })
+	eventually(t, 30*time.Second, "the received notice", func() bool { return contains(d.userGot(user.ID), "received") })
 	if _, err := d.sb.SendText(user.ID, d.bot.ID, "second message"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "the second message", func() bool { return contains(d.topicTexts(tp.ID), "second message") })
+	eventually(t, 30*time.Second, "the second message", func() bool { return contains(d.topicTexts(tp.ID), "second message") })
 	if n := len(d.liveTopics()); n != 1 {
 		t.Fatalf("%d topics after two messages, want 1", n)
 	}
@@ -66,7 +66,7 @@ func TestMessagesBeforeTheTopicExistArriveInOrder(t *testing.T) {
 		}
 	}
 	var got []string
-	eventually(t, 15*time.Second, "five messages in the topic", func() bool {
+	eventually(t, 30*time.Second, "five messages in the topic", func() bool {
 		tps := d.liveTopics()
 		if len(tps) != 1 {
 			return false
@@ -100,7 +100,7 @@ func TestAgentReplyNoteAndFirstReplierWins(t *testing.T) {
 		t.Fatal(err)
 	}
 	var thread int64
-	eventually(t, 10*time.Second, "the topic", func() bool {
+	eventually(t, 30*time.Second, "the topic", func() bool {
 		tps := d.liveTopics()
 		if len(tps) == 1 && contains(d.topicTexts(tps[0].ID), "help") {
 			thread = tps[0].ID
@@ -118,7 +118,7 @@ func TestAgentReplyNoteAndFirstReplierWins(t *testing.T) {
 	send(agent1.ID, "Hello Vera, please restart the app")
 	send(agent2.ID, "I can take it too")
 	send(agent2.ID, "/whatever")
-	eventually(t, 10*time.Second, "both replies at the user", func() bool {
+	eventually(t, 30*time.Second, "both replies at the user", func() bool {
 		got := d.userGot(user.ID)
 		return contains(got, "please restart the app") && contains(got, "I can take it too")
 	})
@@ -140,7 +140,7 @@ func TestAgentReplyNoteAndFirstReplierWins(t *testing.T) {
 	if notes != 1 {
 		t.Fatalf("%d notes stored, want 1", notes)
 	}
-	eventually(t, 10*time.Second, "the 📝 icon", func() bool {
+	eventually(t, 30*time.Second, "the 📝 icon", func() bool {
 		tps := d.liveTopics()
 		return len(tps) == 1 && tps[0].IconEmoji == "5373251851074415873"
 	})
@@ -160,7 +160,7 @@ func TestCloseAndReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	var thread int64
-	eventually(t, 10*time.Second, "the topic", func() bool {
+	eventually(t, 30*time.Second, "the topic", func() bool {
 		tps := d.liveTopics()
 		if len(tps) == 1 && contains(d.topicTexts(tps[0].ID), "question") {
 			thread = tps[0].ID
@@ -171,15 +171,15 @@ func TestCloseAndReopen(t *testing.T) {
 	if _, err := d.sb.Send(tgsandbox.UserMessage{UserID: agent.ID, ChatID: d.group.ID, ThreadID: thread, Text: "/close"}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "🏁 and closed", func() bool {
+	eventually(t, 30*time.Second, "🏁 and closed", func() bool {
 		tps := d.liveTopics()
 		return len(tps) == 1 && tps[0].Closed && tps[0].IconEmoji == "5408906741125490282"
 	})
-	eventually(t, 10*time.Second, "the resolved notice", func() bool { return contains(d.userGot(user.ID), "resolved") })
+	eventually(t, 30*time.Second, "the resolved notice", func() bool { return contains(d.userGot(user.ID), "resolved") })
 	if _, err := d.sb.SendText(user.ID, d.bot.ID, "one more thing"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "reopened with ❗", func() bool {
+	eventually(t, 30*time.Second, "reopened with ❗", func() bool {
 		tps := d.liveTopics()
 		return len(tps) == 1 && !tps[0].Closed && tps[0].IconEmoji == "5377498341074542641" &&
 			contains(d.topicTexts(thread), "one more thing")
@@ -202,7 +202,7 @@ func TestDeletedTopicIsRecreated(t *testing.T) {
 		t.Fatal(err)
 	}
 	var thread int64
-	eventually(t, 10*time.Second, "the topic", func() bool {
+	eventually(t, 30*time.Second, "the topic", func() bool {
 		tps := d.liveTopics()
 		if len(tps) == 1 && contains(d.topicTexts(tps[0].ID), "first") {
 			thread = tps[0].ID
@@ -216,7 +216,7 @@ func TestDeletedTopicIsRecreated(t *testing.T) {
 	if _, err := d.sb.SendText(user.ID, d.bot.ID, "after deletion"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 15*time.Second, "a new topic with the message", func() bool {
+	eventually(t, 30*time.Second, "a new topic with the message", func() bool {
 		tps := d.liveTopics()
 		if len(tps) != 1 || tps[0].ID == thread {
 			return false
@@ -241,7 +241,7 @@ func TestBindReportsMissingRights(t *testing.T) {
 	if _, err := d.sb.SendText(d.admin.ID, d.group.ID, code.Command); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "the missing-rights reply", func() bool {
+	eventually(t, 30*time.Second, "the missing-rights reply", func() bool {
 		for _, e := range d.sb.Transcript(d.group.ID) {
 			if e.SenderKind == "bot" && contains([]string{e.Text}, "can_delete_messages") {
 				return !contains([]string{e.Text}, "can_manage_topics")
@@ -257,7 +257,7 @@ func TestBindReportsMissingRights(t *testing.T) {
 	if err := d.sb.SetBotRights(d.bot.ID, d.group.ID, tgsandbox.AllRights()); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "rights recorded", func() bool {
+	eventually(t, 30*time.Second, "rights recorded", func() bool {
 		var ok bool
 		_ = env.Owner.QueryRow(context.Background(), `SELECT (rights->>'can_delete_messages')::bool FROM chat_bindings
 			WHERE bot_id = $1 AND chat_id = $2`, d.bot.ID, d.group.ID).Scan(&ok)
@@ -279,7 +279,7 @@ func TestBindReportsMissingRights(t *testing.T) {
 			}
 		}
 	}()
-	eventually(t, 10*time.Second, "the foreign code refused", func() bool {
+	eventually(t, 30*time.Second, "the foreign code refused", func() bool {
 		n := 0
 		for _, e := range d.sb.Transcript(d.group.ID) {
 			if e.SenderKind == "bot" && contains([]string{e.Text}, "invalid") {
@@ -295,7 +295,7 @@ func TestBindReportsMissingRights(t *testing.T) {
 	if _, err := d.sb.SendText(d.admin.ID, d.group.ID, code.Command); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "bound", func() bool {
+	eventually(t, 30*time.Second, "bound", func() bool {
 		gs, _ := d.svc.StaffGroups(context.Background(), d.tenant)
 		return len(gs) == 1 && gs[0].Status == "ok"
 	})

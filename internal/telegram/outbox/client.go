@@ -84,6 +84,7 @@ type clients struct {
 	m  map[int64]*client
 }
 
+// client is immutable once cached.
 type client struct {
 	token   string
 	bot     *telego.Bot
@@ -107,8 +108,11 @@ func (c *clients) get(ctx context.Context, botID int64) (*client, error) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	// A cached client is never mutated (senders read it without the lock):
+	// a refresh stores a new value.
 	if cur = c.m[botID]; cur != nil && cur.token == token {
-		cur.fetched = time.Now()
+		cur = &client{token: token, bot: cur.bot, fetched: time.Now()}
+		c.m[botID] = cur
 		return cur, nil
 	}
 	// The discard logger matters: telego's debug log prints request URLs,
