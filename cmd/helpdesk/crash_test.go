@@ -22,8 +22,10 @@ import (
 // Both tests run the real binary: `serve` takes the sandbox's webhooks, a
 // `work` process drains mailboxes and sends replies, and the test kills or
 // signals it while users are still writing, replies are in flight (the
-// sandbox holds every sendMessage for sendLatency) and drains are running.
-// Then a fresh `work` process must finish the rest.
+// sandbox holds every sendMessage for sendLatency) and, when the test
+// catches one, a chat's drain holds its lock. Users send their last messages
+// only after the interruption, so the fresh `work` process started next has
+// both new updates and the interrupted work to finish.
 //
 // Every user message has exactly one reply, and the reply shows which kind
 // of message it answers: users cycle through /start (a greeting), /cancel
@@ -70,7 +72,7 @@ func TestCrashWorkerKilledMidTaskEveryUpdateAnswered(t *testing.T) {
 	c.Sandbox.SetLatency(bot.ID, "sendMessage", sendLatency)
 
 	first := c.startWorker()
-	conv := c.converse(bot, 12, 9, 250*time.Millisecond)
+	conv := c.converse(bot, 12, 9, 5, 250*time.Millisecond)
 	conv.waitAnswered(t, 12, 30*time.Second)
 	drainCaught := c.catchDrain(3 * time.Second)
 	inflight := c.Redis.ZCard(context.Background(), outboxKey(bot.ID, "inflight")).Val()
@@ -80,6 +82,7 @@ func TestCrashWorkerKilledMidTaskEveryUpdateAnswered(t *testing.T) {
 	}
 	<-first.done
 	killedAt := time.Now()
+	conv.release() // the rest arrive while no worker runs, then with the new one
 	answeredAtKill, _ := conv.progress()
 	left := c.leftovers(bot.ID)
 	t.Logf("SIGKILL with %d/%d answered; a drain was running: %v; outbox sends in flight: %d; left behind: %s",
@@ -107,7 +110,7 @@ func TestCrashWorkerSIGTERMShutsDownAndRestartedWorkerFinishes(t *testing.T) {
 	c.Sandbox.SetLatency(bot.ID, "sendMessage", sendLatency)
 
 	first := c.startWorker()
-	conv := c.converse(bot, 8, 6, 250*time.Millisecond)
+	conv := c.converse(bot, 8, 9, 5, 250*time.Millisecond)
 	conv.waitAnswered(t, 8, 30*time.Second)
 	drainCaught := c.catchDrain(3 * time.Second)
 
@@ -134,6 +137,7 @@ func TestCrashWorkerSIGTERMShutsDownAndRestartedWorkerFinishes(t *testing.T) {
 	if !left.clean() {
 		t.Errorf("a graceful shutdown left locks or sends behind for the next worker to wait out: %s", left)
 	}
+	conv.release() // the rest are only for the restarted worker
 
 	second := c.startWorker()
 	conv.waitSent(t)
@@ -148,15 +152,19 @@ func TestCrashWorkerSIGTERMShutsDownAndRestartedWorkerFinishes(t *testing.T) {
 }
 
 // conversation is users writing to a bot in the background, each sending
-// perUser messages pace apart.
+// perUser messages pace apart: the first `before` at once, the rest after
+// release, so that some surely arrive after the worker was interrupted.
 type conversation struct {
-	c       *cluster
-	bot     tgsandbox.Bot
-	users   []tgsandbox.User
-	perUser int
-	wg      sync.WaitGroup
-	mu      sync.Mutex
-	errs    []error
+	c        *cluster
+	bot      tgsandbox.Bot
+	users    []tgsandbox.User
+	perUser  int
+	released chan struct{}
+	once     sync.Once
+	stop     chan struct{} // closed in cleanup: users stop writing
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	errs     []error
 }
 
 // message i of a user, and which of the three replies it gets.
@@ -171,8 +179,9 @@ func message(i int) string {
 	}
 }
 
-func (c *cluster) converse(bot tgsandbox.Bot, users, perUser int, pace time.Duration) *conversation {
-	cv := &conversation{c: c, bot: bot, perUser: perUser}
+func (c *cluster) converse(bot tgsandbox.Bot, users, perUser, before int, pace time.Duration) *conversation {
+	cv := &conversation{c: c, bot: bot, perUser: perUser, released: make(chan struct{}), stop: make(chan struct{})}
+	c.t.Cleanup(func() { close(cv.stop); cv.wg.Wait() })
 	for u := range users {
 		cv.users = append(cv.users, c.Sandbox.CreateUser(fmt.Sprintf("User%d", u), fmt.Sprintf("crash_user_%d", u)))
 	}
@@ -181,11 +190,21 @@ func (c *cluster) converse(bot tgsandbox.Bot, users, perUser int, pace time.Dura
 		go func() {
 			defer cv.wg.Done()
 			// Stagger the users so sends spread over the pace.
-			time.Sleep(time.Duration(u) * pace / time.Duration(users))
+			wait := time.Duration(u) * pace / time.Duration(users)
 			for i := range perUser {
-				if i > 0 {
-					time.Sleep(pace) // the deliberate slow-down: keep updates coming across the kill
+				if i == before {
+					select {
+					case <-cv.released:
+					case <-cv.stop:
+						return
+					}
 				}
+				select {
+				case <-time.After(wait):
+				case <-cv.stop:
+					return
+				}
+				wait = pace // the deliberate slow-down: updates keep coming while work is in progress
 				if _, err := c.Sandbox.SendText(user.ID, bot.ID, message(i)); err != nil {
 					cv.mu.Lock()
 					cv.errs = append(cv.errs, fmt.Errorf("user %d message %d: %w", u, i, err))
@@ -199,6 +218,9 @@ func (c *cluster) converse(bot tgsandbox.Bot, users, perUser int, pace time.Dura
 }
 
 func (cv *conversation) total() int { return len(cv.users) * cv.perUser }
+
+// release lets the users send the rest of their messages.
+func (cv *conversation) release() { cv.once.Do(func() { close(cv.released) }) }
 
 // waitSent waits until every user has sent every message.
 func (cv *conversation) waitSent(t *testing.T) {
