@@ -1,7 +1,10 @@
 # The two commands a person needs: `make run` and `make test`.
 SHELL := /bin/bash
 GO ?= go
-GOTEST_FLAGS ?= -race -count=1 -timeout 25m
+# -p 1: packages run one after another. Several packages start whole
+# platforms (workers, sandbox, subprocesses); on a 2-core machine running
+# them side by side only adds CPU starvation, not speed.
+GOTEST_FLAGS ?= -race -count=1 -p 1 -timeout 25m
 
 .PHONY: run test test-go test-frontend bench services build frontend vet fmt
 
