@@ -6,6 +6,7 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -36,7 +37,8 @@ func NewClient(opt asynq.RedisConnOpt) *Client { return &Client{c: asynq.NewClie
 // because TaskIDs are how callers make enqueues idempotent.
 func (c *Client) Enqueue(ctx context.Context, t *asynq.Task, opts ...asynq.Option) error {
 	_, err := c.c.EnqueueContext(ctx, t, opts...)
-	if err == asynq.ErrTaskIDConflict || err == asynq.ErrDuplicateTask {
+	// asynq wraps these sentinels, so compare with errors.Is.
+	if errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask) {
 		return nil
 	}
 	if err != nil {

@@ -76,3 +76,20 @@ func periodOf(t *testing.T, taskID string) int64 {
 	}
 	return p
 }
+
+// A TaskID conflict means "already queued": callers rely on it being no error.
+func TestEnqueueTaskIDConflictIsNotAnError(t *testing.T) {
+	ctx := context.Background()
+	r, done, err := testenv.NewRedis(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer done()
+	c := queue.NewClient(r.Asynq)
+	defer c.Close()
+	for i := 0; i < 2; i++ {
+		if err := c.Enqueue(ctx, asynq.NewTask("test:once", nil), asynq.TaskID("same")); err != nil {
+			t.Fatalf("enqueue #%d: %v", i+1, err)
+		}
+	}
+}
