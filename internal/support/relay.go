@@ -97,9 +97,11 @@ func (s *Service) HandleUserMessage(ctx context.Context, in *telegram.Inbound) e
 	}
 	log := s.log.With("tenant_id", in.TenantID, "bot_id", in.BotID)
 	var newTicket *ticketRow
+	var ask *topicRow
+	var askCard contactCard
 	var lang string
 	err = s.db.InTenant(ctx, in.TenantID, func(tx pgx.Tx) error {
-		newTicket = nil
+		newTicket, ask = nil, nil
 		staffChat, err := staffGroupOf(ctx, tx, in.BotID)
 		if err != nil {
 			return err
@@ -115,8 +117,12 @@ func (s *Service) HandleUserMessage(ctx context.Context, in *telegram.Inbound) e
 				return err
 			}
 			if topic == nil {
-				if topic, err = s.startTopic(ctx, tx, in, staffChat, card, now); err != nil {
+				var started bool
+				if topic, started, err = s.startTopic(ctx, tx, in, staffChat, now); err != nil {
 					return err
+				}
+				if started {
+					ask, askCard = topic, card
 				}
 			}
 		}
@@ -159,6 +165,13 @@ func (s *Service) HandleUserMessage(ctx context.Context, in *telegram.Inbound) e
 	})
 	if err != nil {
 		return fmt.Errorf("support: user message: %w", err)
+	}
+	if ask != nil {
+		// After the commit, so the topic-created hook finds the row. If this
+		// fails, the person's next message after CreateRetryAfter asks again.
+		if err := s.askTopic(ctx, in.TenantID, ask, askCard); err != nil {
+			return fmt.Errorf("support: user message: %w", err)
+		}
 	}
 	if newTicket != nil {
 		log.Info("support: ticket opened", "ticket_id", newTicket.ID)
@@ -228,17 +241,16 @@ func (s *Service) flushPending(ctx context.Context, tenantID uuid.UUID, tx pgx.T
 	return nil
 }
 
-// startTopic creates the topic row and asks for the forum topic, if the
-// person's topic creation budget allows.
-func (s *Service) startTopic(ctx context.Context, tx pgx.Tx, in *telegram.Inbound, staffChat int64, card contactCard, now time.Time) (*topicRow, error) {
+// startTopic creates the topic row and answers whether the caller must ask
+// for the forum topic. The caller asks only after its transaction commits:
+// the topic-created hook may run as soon as the call is enqueued, and it
+// cannot see (so would drop the result for) a row not yet committed.
+func (s *Service) startTopic(ctx context.Context, tx pgx.Tx, in *telegram.Inbound, staffChat int64, now time.Time) (*topicRow, bool, error) {
 	topic, err := insertTopic(ctx, tx, in.TenantID, in.BotID, in.ContactID, in.ChatID, staffChat, now)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	if topic.State != "creating" || topic.Generation != 1 {
-		return topic, nil
-	}
-	return topic, s.askTopic(ctx, in.TenantID, topic, card)
+	return topic, topic.State == "creating" && topic.Generation == 1, nil
 }
 
 // recreateTopic starts a new generation of the topic (deleted, or its

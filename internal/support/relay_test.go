@@ -300,3 +300,37 @@ func TestBindReportsMissingRights(t *testing.T) {
 		return len(gs) == 1 && gs[0].Status == "ok"
 	})
 }
+
+// The topic-created hook must find the topic row: the forum topic is asked
+// for only after the transaction that created the row commits, however long
+// that transaction takes (here: held up by a table lock).
+func TestTopicCreatedWhileTheFirstMessageCommitsSlowly(t *testing.T) {
+	d := newDesk(t, deskOpts{})
+	d.bindGroup()
+	ctx := context.Background()
+	tx, err := env.Owner.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `LOCK TABLE support_messages IN EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	user := d.sb.CreateUser("Slow", "")
+	if _, err := d.sb.SendText(user.ID, d.bot.ID, "slow commit"); err != nil {
+		t.Fatal(err)
+	}
+	// While the message's transaction waits, no topic may be asked for.
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) && len(d.liveTopics()) == 0 {
+		time.Sleep(20 * time.Millisecond)
+	}
+	early := len(d.liveTopics())
+	_ = tx.Rollback(ctx)
+	if early != 0 {
+		t.Fatalf("a topic was created before the first message committed")
+	}
+	eventually(t, 30*time.Second, "the message in its topic", func() bool {
+		tps := d.liveTopics()
+		return len(tps) == 1 && contains(d.topicTexts(tps[0].ID), "slow commit")
+	})
+}
