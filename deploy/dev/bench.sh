@@ -1,7 +1,25 @@
 #!/usr/bin/env bash
-# Runs every Go benchmark once at a fixed iteration budget and prints the
-# figures each benchmark reports (throughput, latency percentiles, ratios).
-# Benchmarks never assert timings; they print, and people read.
+# Runs the Go benchmarks once each and prints their figures; the last block
+# repeats every machine-readable "BENCH name=value [target...]" line.
+# Benchmarks never assert timings: they print, and people read.
+#
+#   BENCH=IdleEndToEnd ./deploy/dev/bench.sh      only benchmarks matching a pattern
+#   PKGS=./internal/loadtest/ ./deploy/dev/bench.sh
+#   LOADTEST_DURATION=5s LOADTEST_ROUNDS=5 LOADTEST_CONCURRENCY=40 LOADTEST_E2E_SAMPLES=500
+#   HELPDESK_TASK_CHECK_INTERVAL=10ms (any HELPDESK_* setting reaches the platform under test)
+#
+# docs/benchmarks.md explains each figure. PostgreSQL and Redis must answer
+# (`make bench` runs deploy/dev/services.sh first); without them the
+# benchmarks skip.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-go test -run '^$' -bench "${BENCH:-.}" -benchtime "${BENCHTIME:-1x}" -timeout 30m ./... 2>&1 | grep -v '^?' 
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+status=0
+go test -run '^$' -bench "${BENCH:-.}" -benchtime "${BENCHTIME:-1x}" -timeout 20m ${PKGS:-./...} 2>&1 |
+  grep -v -e '^?' -e 'no test files' | tee "$out" || status=$?
+echo
+echo "== figures ($(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)) =="
+grep '^BENCH ' "$out" || echo "(no figures: did the benchmarks skip? see above)"
+if grep -q -- '--- FAIL' "$out"; then status=1; fi
+exit "$status"
