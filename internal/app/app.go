@@ -73,15 +73,19 @@ func New(d *Deps) (*App, error) {
 		Logger:         d.Log,
 	})
 	a.Outbox = outbox.New(d.DB, d.Redis, d.Queue, a.Bots, outbox.Options{
-		APIURL: d.Cfg.TelegramAPIURL,
-		Limits: d.OutboxLimits,
-		Clock:  d.Clock,
-		Logger: d.Log,
+		APIURL:      d.Cfg.TelegramAPIURL,
+		Limits:      d.OutboxLimits,
+		Clock:       d.Clock,
+		Logger:      d.Log,
+		LeaseTTL:    d.Cfg.OutboxLeaseTTL,
+		CallTimeout: d.Cfg.OutboxCallTimeout,
 	})
 	a.Router = telegram.NewRouter(a.Bots, d.Redis, d.Queue, telegram.RouterOptions{Logger: d.Log})
 	a.Processor = telegram.NewProcessor(d.DB, d.Redis, d.Queue, a.Outbox, a.Tenants, telegram.ProcessorOptions{
-		Clock:  d.Clock,
-		Logger: d.Log,
+		LockTTL:    d.Cfg.DrainLockTTL,
+		SweepEvery: d.Cfg.UpdatesSweep,
+		Clock:      d.Clock,
+		Logger:     d.Log,
 	})
 
 	a.Support = support.NewService(d.DB, d.Redis, d.Queue, a.Outbox, a.Tenants, a.Bots, support.Options{

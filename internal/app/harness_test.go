@@ -69,7 +69,7 @@ func newPlatform(t *testing.T) *platform {
 		SMTPFrom:          "test@localhost",
 		TelegramAPIURL:    sbSrv.URL,
 		WorkerConcurrency: 4,
-		TaskCheckInterval: 20 * time.Millisecond,
+		TaskCheckInterval: 10 * time.Millisecond,
 		ShutdownTimeout:   2 * time.Second,
 		WebhookMaxConns:   40,
 		LoginMaxPerMinute: 1000,

@@ -43,6 +43,10 @@ type Config struct {
 	WebhookMaxConns   int
 	LoginMaxPerMinute int
 	TrustedProxies    []string
+	DrainLockTTL      time.Duration
+	UpdatesSweep      time.Duration
+	OutboxLeaseTTL    time.Duration
+	OutboxCallTimeout time.Duration
 }
 
 // Spec describes one setting.
@@ -138,7 +142,11 @@ var Specs = []Spec{
 		return nil
 	}},
 	{"HELPDESK_WORKER_CONCURRENCY", "32", false, "asynq worker goroutines per `work` process", positiveInt(func(c *Config) *int { return &c.WorkerConcurrency })},
-	{"HELPDESK_TASK_CHECK_INTERVAL", "20ms", false, "how often an idle worker polls for new and retried tasks (latency of the live path)", duration(func(c *Config) *time.Duration { return &c.TaskCheckInterval })},
+	{"HELPDESK_TASK_CHECK_INTERVAL", "10ms", false, "how often an idle worker polls for new and retried tasks; two such hops sit on the live path (docs/benchmarks.md)", duration(func(c *Config) *time.Duration { return &c.TaskCheckInterval })},
+	{"HELPDESK_DRAIN_LOCK_TTL", "30s", false, "lifetime of a chat's drain lock (renewed while held); a killed worker's chats are free again after it", duration(func(c *Config) *time.Duration { return &c.DrainLockTTL })},
+	{"HELPDESK_UPDATES_SWEEP_INTERVAL", "30s", false, "how often the sweeper re-drains chats whose mailbox has updates and no drainer", duration(func(c *Config) *time.Duration { return &c.UpdatesSweep })},
+	{"HELPDESK_OUTBOX_LEASE_TTL", "30s", false, "lifetime of a bot's outbox sender lease; a killed worker's bots are picked up after it", duration(func(c *Config) *time.Duration { return &c.OutboxLeaseTTL })},
+	{"HELPDESK_OUTBOX_CALL_TIMEOUT", "25s", false, "longest wait for one Bot API call", duration(func(c *Config) *time.Duration { return &c.OutboxCallTimeout })},
 	{"HELPDESK_SHUTDOWN_TIMEOUT", "20s", false, "grace period for in-flight requests and tasks on SIGTERM", duration(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 	{"HELPDESK_WEBHOOK_MAX_CONNECTIONS", "40", false, "max_connections given to Telegram's setWebhook (1-100)", func(c *Config, v string) error {
 		n, err := strconv.Atoi(v)
