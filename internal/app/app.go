@@ -9,10 +9,13 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/filesystem"
+	"github.com/google/uuid"
+	"github.com/hibiken/asynq"
 
 	"github.com/tgdesk/helpdesk/frontend"
 	"github.com/tgdesk/helpdesk/internal/auth"
 	"github.com/tgdesk/helpdesk/internal/bots"
+	"github.com/tgdesk/helpdesk/internal/ops"
 	"github.com/tgdesk/helpdesk/internal/platform/httpx"
 	"github.com/tgdesk/helpdesk/internal/platform/queue"
 	"github.com/tgdesk/helpdesk/internal/support"
@@ -31,6 +34,7 @@ type App struct {
 	Router    *telegram.Router
 	Processor *telegram.Processor
 	Support   *support.Service
+	Ops       *ops.Service
 
 	bg     sync.WaitGroup
 	cancel context.CancelFunc
@@ -97,6 +101,13 @@ func New(d *Deps) (*App, error) {
 	// the messages in staff groups.
 	a.Support.Attach(a.Processor)
 
+	a.Ops = ops.NewService(d.DB, d.Redis, asynq.NewInspector(d.AsynqOpt),
+		func(ctx context.Context, tenantID uuid.UUID, botID int64) (ops.WebhookInfo, error) {
+			w, err := a.Bots.WebhookHealth(ctx, tenantID, botID)
+			return ops.WebhookInfo{URL: w.URL, PendingUpdateCount: w.PendingUpdateCount,
+				LastErrorDate: w.LastErrorDate, LastErrorMessage: w.LastErrorMessage}, err
+		}, d.Clock, d.Log)
+
 	// Background loops every role needs: cache invalidation listeners.
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
@@ -139,8 +150,9 @@ func (a *App) HTTP() *fiber.App {
 	bots.NewHandler(a.Bots).Routes(api)
 	support.NewHandler(a.Support).Routes(api)
 
-	ops := app.Group("/ops", authH.Authenticate(), auth.RequireOperator())
-	tenantH.OpsRoutes(ops)
+	opsGroup := app.Group("/ops", authH.Authenticate(), auth.RequireOperator())
+	tenantH.OpsRoutes(opsGroup)
+	ops.NewHandler(a.Ops).Routes(opsGroup)
 
 	mountConsole(app)
 	return app
