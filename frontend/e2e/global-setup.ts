@@ -24,7 +24,7 @@ export interface Env {
   chromium: string;
   operator: { email: string; password: string } | null;
   /** API areas that answer (a probe got something other than 404 route_not_found). */
-  routes: Record<'auth' | 'tenant' | 'bots' | 'ops', boolean>;
+  routes: Record<'auth' | 'tenant' | 'bots' | 'ops' | 'support' | 'supportFiles' | 'supportMetrics', boolean>;
   accessTTLSeconds: number;
 }
 
@@ -198,7 +198,7 @@ async function probe(base: string, operator: Env['operator']): Promise<Env['rout
     const json = (await r.json().catch(() => ({}))) as Record<string, unknown>;
     return { status: r.status, json, exists: !(r.status === 404 && json.code === 'route_not_found') };
   };
-  const out = { auth: false, tenant: false, bots: false, ops: false };
+  const out = { auth: false, tenant: false, bots: false, ops: false, support: false, supportFiles: false, supportMetrics: false };
   const signup = await call('POST', '/api/v1/signup', undefined, {
     company: 'Probe', name: 'Probe', email: `probe-${randomBytes(4).toString('hex')}@example.com`, password: 'probe tenant password 1',
   });
@@ -207,6 +207,9 @@ async function probe(base: string, operator: Env['operator']): Promise<Env['rout
   if (token) {
     out.tenant = (await call('GET', '/api/v1/tenant', token)).exists;
     out.bots = (await call('GET', '/api/v1/bots', token)).exists;
+    out.support = (await call('GET', '/api/v1/support/tickets', token)).exists;
+    out.supportFiles = (await call('GET', '/api/v1/support/messages/00000000-0000-7000-8000-000000000000/file', token)).exists;
+    out.supportMetrics = (await call('GET', `/api/v1/support/metrics?from=${new Date(Date.now() - 86400_000).toISOString()}&to=${new Date().toISOString()}`, token)).exists;
   }
   if (operator && out.auth) {
     const login = await call('POST', '/api/v1/auth/login', undefined, operator);

@@ -95,3 +95,27 @@ export async function shot(page: Page, name: string) {
   await page.waitForLoadState('networkidle');
   await page.screenshot({ path: join(env.artifacts, `desktop-${name}.png`), fullPage: false });
 }
+
+/** Calls the Telegram sandbox's control API (docs/sandbox.md) and returns its result. */
+export async function sandbox<T = unknown>(action: string, body: unknown = {}): Promise<T> {
+  const r = await fetch(`${env.sandboxURL}/sandbox/${action}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  const j = (await r.json()) as { ok: boolean; result?: T; error?: string };
+  if (!j.ok) throw new Error(`sandbox ${action}: ${j.error}`);
+  return j.result as T;
+}
+
+/** Polls fn until it returns a truthy value (or the deadline passes, failing with what). */
+export async function eventually<T>(what: string, fn: () => Promise<T | undefined | null | false>, ms = 20_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms${last ? ` (${String(last)})` : ''}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}

@@ -18,6 +18,11 @@ import { SettingsPage } from './pages/Settings';
 import { SignupPage } from './pages/Signup';
 import { TeamPage } from './pages/Team';
 import { TextsPage } from './pages/Texts';
+import { CannedPage } from './pages/support/Canned';
+import { InboxPage } from './pages/support/Inbox';
+import { MetricsPage } from './pages/support/Metrics';
+import { StaffGroupsPage } from './pages/support/StaffGroups';
+import { TicketPage } from './pages/support/Ticket';
 
 function Home() {
   const { user } = useSession();
@@ -41,6 +46,11 @@ export function App() {
         }
       >
         <Route index element={<Home />} />
+        <Route path="inbox" element={<RequireRole need="agent"><InboxPage /></RequireRole>} />
+        <Route path="inbox/:id" element={<RequireRole need="agent"><TicketPage /></RequireRole>} />
+        <Route path="support/canned" element={<RequireRole need="agent"><CannedPage /></RequireRole>} />
+        <Route path="support/staff-groups" element={<RequireRole need="admin"><StaffGroupsPage /></RequireRole>} />
+        <Route path="support/metrics" element={<RequireRole need="admin"><MetricsPage /></RequireRole>} />
         <Route path="team" element={<RequireRole need="agent"><TeamPage /></RequireRole>} />
         <Route path="bots" element={<RequireRole need="admin"><BotsPage /></RequireRole>} />
         <Route path="bots/:id" element={<RequireRole need="admin"><BotDetailPage /></RequireRole>} />

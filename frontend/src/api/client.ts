@@ -71,6 +71,8 @@ export interface RequestOptions {
   signal?: AbortSignal;
   /** The path is from the origin, not under /api/v1 (operator routes live at /ops). */
   root?: boolean;
+  /** Return the body as a Blob (files behind the auth header, shown through blob: URLs). */
+  blob?: boolean;
 }
 
 /** Codes of a 401 that mean the session is over and the user must log in again. */
@@ -129,6 +131,10 @@ export class ApiClient {
   }
   del<T = void>(path: string, o?: RequestOptions) {
     return this.request<T>('DELETE', path, undefined, o);
+  }
+  /** GETs a file with the access token (and the usual refresh); the caller makes a blob: URL of it. */
+  blob(path: string, o?: RequestOptions) {
+    return this.request<Blob>('GET', path, undefined, { ...o, blob: true });
   }
 
   async request<T>(method: string, path: string, body?: unknown, o: RequestOptions = {}): Promise<T> {
@@ -192,7 +198,7 @@ export class ApiClient {
   }
 
   private async send<T>(method: string, path: string, body: unknown, o: RequestOptions, token: string | null): Promise<T> {
-    const headers: Record<string, string> = { Accept: 'application/json' };
+    const headers: Record<string, string> = { Accept: o.blob ? '*/*' : 'application/json' };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     if (token) headers.Authorization = `Bearer ${token}`;
     let url = (o.root ? '' : this.baseUrl) + path;
@@ -215,6 +221,7 @@ export class ApiClient {
       if ((e as Error)?.name === 'AbortError') throw e;
       throw new ApiError({ status: 0, code: 'network_error', detail: 'The server cannot be reached. Check your connection and try again.' });
     }
+    if (res.ok && o.blob) return (await res.blob()) as T;
     const text = await res.text();
     if (!res.ok) {
       const ra = res.headers.get('Retry-After');

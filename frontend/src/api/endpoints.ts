@@ -2,17 +2,24 @@
 import { api, type ApiClient, type TokenPair } from './client';
 import {
   items,
+  type BindCode,
   type Bot,
+  type CannedReply,
   type CreatedInvite,
   type Invite,
   type ListResponse,
   type OpsTenant,
   type Session,
   type Signup,
+  type StaffGroup,
+  type SupportMetrics,
   type Tenant,
   type TenantPatch,
   type TenantRole,
   type TextEntry,
+  type Ticket,
+  type TicketFilter,
+  type TicketMessage,
   type User,
   type WebhookHealth,
 } from './types';
@@ -57,6 +64,26 @@ export function endpoints(c: ApiClient) {
     resetWebhook: (id: number) => c.post<void>(`/bots/${id}/webhook`),
     replaceToken: (id: number, token: string) => c.put<Bot>(`/bots/${id}/token`, { token }),
     removeBot: (id: number) => c.del(`/bots/${id}`),
+
+    // support desk
+    tickets: async (f: TicketFilter) => {
+      const q: Record<string, string | undefined> = { limit: String(f.limit), offset: String(f.offset) };
+      for (const k of ['status', 'assignee', 'tag', 'from', 'to'] as const) if (f[k]) q[k] = f[k];
+      return items(await c.get<ListResponse<Ticket>>('/support/tickets', { query: q }), 'tickets');
+    },
+    ticket: (id: string) => c.get<{ ticket: Ticket; messages: TicketMessage[] }>(`/support/tickets/${enc(id)}`),
+    reply: (id: string, text: string) => c.post<TicketMessage>(`/support/tickets/${enc(id)}/reply`, { text }),
+    setStatus: (id: string, status: string) => c.post<void>(`/support/tickets/${enc(id)}/status`, { status }),
+    /** Assigns a console member (null: nobody). */
+    setAssignee: (id: string, userId: string | null) => c.post<void>(`/support/tickets/${enc(id)}/assignee`, { user_id: userId }),
+    messageFile: (id: string) => c.blob(`/support/messages/${enc(id)}/file`),
+    canned: async () => items(await c.get<ListResponse<CannedReply>>('/support/canned'), 'canned'),
+    createCanned: (b: { name: string; text: string }) => c.post<CannedReply>('/support/canned', b),
+    updateCanned: (id: string, b: { name: string; text: string }) => c.put<CannedReply>(`/support/canned/${enc(id)}`, b),
+    deleteCanned: (id: string) => c.del(`/support/canned/${enc(id)}`),
+    bindCode: () => c.post<BindCode>('/support/staff-groups/bind-code'),
+    staffGroups: async () => items(await c.get<ListResponse<StaffGroup>>('/support/staff-groups'), 'staff_groups'),
+    metrics: (from: string, to: string) => c.get<SupportMetrics>('/support/metrics', { query: { from, to } }),
 
     // operators (served under /ops, outside /api/v1)
     opsTenants: async () => items(await c.get<ListResponse<OpsTenant>>('/ops/tenants', { root: true }), 'tenants'),

@@ -141,3 +141,83 @@ export function items<T>(r: ListResponse<T> | null | undefined, key?: string): T
   for (const v of Object.values(r)) if (Array.isArray(v)) return v as T[];
   return [];
 }
+
+// --- support desk (internal/support) ---
+
+export type TicketStatus = 'new' | 'in_work' | 'resolved';
+
+export interface Ticket {
+  id: string;
+  no: number;
+  bot_id: number;
+  contact_id: string;
+  contact_name: string;
+  status: TicketStatus | string;
+  assignee_name: string;
+  assignee_user_id: string | null;
+  assignee_tg_user_id: number | null;
+  tags: string[] | null;
+  opened_at: string;
+  first_response_at: string | null;
+  resolved_at: string | null;
+  /** Request type (routing), once the backend has it. */
+  request_type?: string | null;
+}
+
+export interface TicketMessage {
+  id: string;
+  /** in: from the person; out: to the person; note: internal, never sent. */
+  direction: 'in' | 'out' | 'note' | string;
+  author_name: string;
+  /** Telegram content kind: text, photo, document, video, voice, sticker, … */
+  kind: string;
+  text: string;
+  relay: string;
+  created_at: string;
+}
+
+export interface TicketFilter {
+  status?: string;
+  assignee?: string;
+  tag?: string;
+  from?: string;
+  to?: string;
+  limit: number;
+  offset: number;
+}
+
+export interface CannedReply {
+  id: string;
+  name: string;
+  text: string;
+  updated_at: string;
+}
+
+export interface BindCode {
+  code: string;
+  command: string;
+  expires_at: string;
+}
+
+export interface StaffGroup {
+  bot_id: number;
+  chat_id: number;
+  title: string;
+  status: 'ok' | 'missing_rights' | string;
+  missing: string[] | null;
+}
+
+export interface AgentMetrics {
+  user_id: string | null;
+  name: string;
+  tickets_handled: number;
+  median_first_response_seconds: number | null;
+  median_resolution_seconds: number | null;
+  csat_avg: number | null;
+  csat_count: number;
+}
+
+export interface SupportMetrics {
+  agents: AgentMetrics[];
+  totals: Partial<Omit<AgentMetrics, 'user_id' | 'name'>> & Record<string, unknown>;
+}

@@ -19,8 +19,10 @@ describe('role rules', () => {
   });
 
   it('shows each role only its screens', () => {
-    expect(paths('owner')).toEqual(['/', '/team', '/bots', '/settings', '/settings/texts', '/account']);
-    expect(paths('agent')).toEqual(['/', '/team', '/account']);
+    expect(paths('owner')).toEqual([
+      '/', '/inbox', '/support/canned', '/support/staff-groups', '/support/metrics', '/team', '/bots', '/settings', '/settings/texts', '/account',
+    ]);
+    expect(paths('agent')).toEqual(['/', '/inbox', '/support/canned', '/team', '/account']);
     expect(paths('operator')).toEqual(['/operator', '/account']);
   });
 });

@@ -25,6 +25,10 @@ export interface NavItem {
 // New areas (inbox, CRM, campaigns) add a row here and a route in App.tsx.
 export const NAV: readonly NavItem[] = [
   { path: '/', label: 'nav.home', need: 'agent' },
+  { path: '/inbox', label: 'nav.inbox', need: 'agent' },
+  { path: '/support/canned', label: 'nav.canned', need: 'agent' },
+  { path: '/support/staff-groups', label: 'nav.staff', need: 'admin' },
+  { path: '/support/metrics', label: 'nav.metrics', need: 'admin' },
   { path: '/team', label: 'nav.team', need: 'agent' },
   { path: '/bots', label: 'nav.bots', need: 'admin' },
   { path: '/settings', label: 'nav.settings', need: 'admin' },

@@ -1,5 +1,6 @@
 // The console's words. `en` defines the keys; `ru` is typed against it, so a
 // missing or misspelt key fails the build.
+import { supportEn, supportRu } from './support';
 
 export const en = {
   'common.loading': 'Loading…',
@@ -211,6 +212,7 @@ export const en = {
   'ops.activate': 'Activate',
   'ops.queues': 'Queues',
   'ops.queues_soon': 'Queue inspection comes in a later release.',
+  ...supportEn,
 };
 
 export type MessageKey = keyof typeof en;
@@ -425,4 +427,5 @@ export const ru: Record<MessageKey, string> = {
   'ops.activate': 'Возобновить',
   'ops.queues': 'Очереди',
   'ops.queues_soon': 'Просмотр очередей появится в следующем выпуске.',
+  ...supportRu,
 };
