@@ -19,6 +19,7 @@ import (
 //	helpdesk:tg:mb:<bot>:<chat>         the chat's mailbox: ZSET of raw updates scored by update_id
 //	helpdesk:tg:mbx                     SET of "<tenant>:<bot>:<chat>" mailboxes that may hold updates
 //	helpdesk:tg:lock:<bot>:<chat>       the drain lock (owner token, PX TTL, renewed)
+//	helpdesk:tg:dq:<bot>:<chat>         "a drain is queued" marker (PX pendingTTL), see docs/webhooks.md
 //	helpdesk:tg:fail:<bot>:<chat>       HASH update_id -> failed attempts
 //	helpdesk:tg:dead                    LIST of updates given up on (capped)
 const (
@@ -32,6 +33,12 @@ func seenKey(bot, update int64) string  { return fmt.Sprintf("%sseen:%d:%d", key
 func mailboxKey(bot, chat int64) string { return fmt.Sprintf("%smb:%d:%d", keyPrefix, bot, chat) }
 func lockKey(bot, chat int64) string    { return fmt.Sprintf("%slock:%d:%d", keyPrefix, bot, chat) }
 func failKey(bot, chat int64) string    { return fmt.Sprintf("%sfail:%d:%d", keyPrefix, bot, chat) }
+func pendingKey(bot, chat int64) string { return fmt.Sprintf("%sdq:%d:%d", keyPrefix, bot, chat) }
+
+// pendingTTL bounds a "drain queued" marker whose drain never ran (a worker
+// killed between taking the task and clearing the marker): after it, the
+// next update enqueues a drain again. The sweeper does not wait for it.
+const pendingTTL = time.Minute
 
 // mailbox names one chat's queue of updates.
 type mailbox struct {
@@ -66,30 +73,64 @@ func parseMember(s string) (mailbox, error) {
 
 // acceptScript dedupes and files an update in one atomic step: either the
 // update is new and lands in its mailbox (and the mailbox in the index the
-// sweeper walks), or it was seen and nothing changes. With AOF the script
+// sweeper walks), or it was seen and nothing is filed. With AOF the script
 // is persisted as a whole.
+//
+// It also decides whether the caller must enqueue a drain: only when it set
+// the chat's "drain queued" marker (KEYS[4]), i.e. no drain is queued that
+// has not yet started. A drain clears the marker before it looks at the
+// mailbox, so an update filed while the marker is set is read by that drain.
+// A duplicate whose mailbox still holds updates sets it too: Telegram's retry
+// after a 503 (a failed enqueue) then enqueues the drain that was missing.
+//
+// Result: bit 0 = filed (new update), bit 1 = the caller must enqueue a drain.
 var acceptScript = redis.NewScript(`
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
+local filed = 0
+if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
+	redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+	redis.call('SADD', KEYS[3], ARGV[4])
+	filed = 1
+elseif redis.call('ZCARD', KEYS[2]) == 0 then
 	return 0
 end
-redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
-redis.call('SADD', KEYS[3], ARGV[4])
-return 1`)
+if redis.call('SET', KEYS[4], '1', 'NX', 'PX', ARGV[5]) then
+	return filed + 2
+end
+return filed`)
 
-// accept files raw into its mailbox; it reports false for a duplicate.
-func accept(ctx context.Context, rdb redis.Scripter, m mailbox, updateID int64, raw []byte, seenTTL time.Duration) (bool, error) {
+// accept files raw into its mailbox; filed is false for a duplicate, and
+// drain tells the caller to enqueue a drain (and to call clearPending if
+// that enqueue fails).
+func accept(ctx context.Context, rdb redis.Scripter, m mailbox, updateID int64, raw []byte, seenTTL time.Duration) (filed, drain bool, err error) {
 	n, err := acceptScript.Run(ctx, rdb,
-		[]string{seenKey(m.BotID, updateID), mailboxKey(m.BotID, m.ChatID), indexKey},
-		int64(seenTTL/time.Second), updateID, raw, m.member()).Int()
+		[]string{seenKey(m.BotID, updateID), mailboxKey(m.BotID, m.ChatID), indexKey, pendingKey(m.BotID, m.ChatID)},
+		int64(seenTTL/time.Second), updateID, raw, m.member(), pendingTTL.Milliseconds()).Int()
 	if err != nil {
-		return false, fmt.Errorf("mailbox: accept: %w", err)
+		return false, false, fmt.Errorf("mailbox: accept: %w", err)
 	}
-	return n == 1, nil
+	return n&1 != 0, n&2 != 0, nil
+}
+
+// clearScript deletes the "drain queued" marker (a script because the
+// router holds only a redis.Scripter).
+var clearScript = redis.NewScript(`return redis.call('DEL', KEYS[1])`)
+
+// clearPending deletes the chat's "drain queued" marker: a drain does it
+// before it looks at the mailbox; a router whose enqueue failed does it so
+// the next update (or Telegram's retry) enqueues again.
+func clearPending(ctx context.Context, rdb redis.Scripter, m mailbox) error {
+	if err := clearScript.Run(ctx, rdb, []string{pendingKey(m.BotID, m.ChatID)}).Err(); err != nil {
+		return fmt.Errorf("mailbox: clear drain marker: %w", err)
+	}
+	return nil
 }
 
 // sweepScript looks at one indexed mailbox: empty ones leave the index
 // (atomically with respect to accept, which re-adds), held ones are left to
-// their holder, and orphaned non-empty ones need a drain.
+// their holder, and orphaned non-empty ones need a drain. An orphan's "drain
+// queued" marker is ignored and cleared: it may be stale (its drain died
+// before clearing it), and if it is not, one more drain is harmless; cleared,
+// the next update enqueues a drain even if the sweeper's enqueue fails.
 var sweepScript = redis.NewScript(`
 if redis.call('ZCARD', KEYS[1]) == 0 then
 	redis.call('SREM', KEYS[3], ARGV[1])
@@ -98,6 +139,7 @@ end
 if redis.call('EXISTS', KEYS[2]) == 1 then
 	return 1
 end
+redis.call('DEL', KEYS[4])
 return 2`)
 
 const (
@@ -107,8 +149,8 @@ const (
 )
 
 func sweepOne(ctx context.Context, rdb redis.Scripter, m mailbox) (int, error) {
-	return sweepScript.Run(ctx, rdb, []string{mailboxKey(m.BotID, m.ChatID), lockKey(m.BotID, m.ChatID), indexKey},
-		m.member()).Int()
+	return sweepScript.Run(ctx, rdb, []string{mailboxKey(m.BotID, m.ChatID), lockKey(m.BotID, m.ChatID), indexKey,
+		pendingKey(m.BotID, m.ChatID)}, m.member()).Int()
 }
 
 // head returns the mailbox's lowest update, or ok=false when it is empty.

@@ -54,6 +54,10 @@ type Processor struct {
 	clock  clock.Clock
 	log    *slog.Logger
 
+	// hook, if set (tests only), is called at the drain's stages: "cleared"
+	// (marker deleted), "locked", "released" (before the re-check or yield).
+	hook func(stage string)
+
 	mu       sync.RWMutex
 	routes   routes
 	dialogs  map[string]*Dialog
@@ -107,6 +111,15 @@ func (p *Processor) HandleDrain(ctx context.Context, t *asynq.Task) error {
 	if err := json.Unmarshal(t.Payload(), &m); err != nil || m.TenantID == uuid.Nil {
 		return fmt.Errorf("telegram: drain payload: %v: %w", err, asynq.SkipRetry)
 	}
+	// Clear the "drain queued" marker BEFORE looking at the mailbox: an
+	// update accepted before this point is in the mailbox that this drain
+	// (or the lock holder's re-check) reads; one accepted after it finds no
+	// marker and enqueues a drain of its own (docs/webhooks.md, "Drain
+	// markers"). An error retries the task, which clears it again.
+	if err := p.rdb.Del(ctx, pendingKey(m.BotID, m.ChatID)).Err(); err != nil {
+		return fmt.Errorf("telegram: drain clear marker: %w", err)
+	}
+	p.stage("cleared")
 	for {
 		lease := redisconn.NewLease(p.rdb, lockKey(m.BotID, m.ChatID), ids.Token(12), p.opts.LockTTL)
 		held, err := lease.TryAcquire(ctx)
@@ -116,10 +129,12 @@ func (p *Processor) HandleDrain(ctx context.Context, t *asynq.Task) error {
 		if !held {
 			return nil
 		}
+		p.stage("locked")
 		n, err := p.drainHeld(ctx, lease, m)
 		if rerr := lease.Release(context.WithoutCancel(ctx)); rerr != nil {
 			p.log.Warn("telegram: release drain lock", "bot_id", m.BotID, "chat_id", m.ChatID, "error", rerr)
 		}
+		p.stage("released")
 		if err != nil {
 			return err
 		}
@@ -136,6 +151,12 @@ func (p *Processor) HandleDrain(ctx context.Context, t *asynq.Task) error {
 		if left == 0 {
 			return nil
 		}
+	}
+}
+
+func (p *Processor) stage(name string) {
+	if p.hook != nil {
+		p.hook(name)
 	}
 }
 

@@ -99,9 +99,10 @@ func (r *Router) handle(c *fiber.Ctx) error {
 	if len(body) > r.opts.MaxBody {
 		return httpx.NewProblem(http.StatusRequestEntityTooLarge, "body_too_large", "The update is larger than this endpoint accepts.")
 	}
+	// One pass: Unmarshal validates the whole body (trailing garbage is an
+	// error) while it decodes.
 	var u Update
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&u); err != nil || u.UpdateID <= 0 || !json.Valid(body) {
+	if err := json.Unmarshal(body, &u); err != nil || u.UpdateID <= 0 {
 		return httpx.BadRequest("invalid_update", "The body is not a Telegram update with an update_id.")
 	}
 	// Copy: fasthttp reuses the body buffer after the handler returns.
@@ -110,21 +111,28 @@ func (r *Router) handle(c *fiber.Ctx) error {
 
 	rctx, cancel := context.WithTimeout(ctx, r.opts.RedisTimeout)
 	defer cancel()
-	fresh, err := accept(rctx, r.rdb, m, u.UpdateID, raw, r.opts.SeenTTL)
+	_, drain, err := accept(rctx, r.rdb, m, u.UpdateID, raw, r.opts.SeenTTL)
 	if err != nil {
 		r.log.Error("webhook: redis refused the update", "tenant_id", target.TenantID, "bot_id", target.BotID,
 			"update_id", u.UpdateID, "error", err)
 		return httpx.Unavailable("queue_unavailable", "The update could not be queued; retry.")
 	}
-	if !fresh {
+	if !drain {
+		// A duplicate, or a drain of this chat is queued and has not
+		// started yet: it will read this update (docs/webhooks.md).
 		return c.SendStatus(http.StatusOK)
 	}
 	if err := r.queue.Enqueue(rctx, newDrainTask(m)); err != nil {
-		// The update is safe in its mailbox and the sweeper will drain
-		// it; Telegram's retry will be dropped as a duplicate. 503 still
-		// tells the truth: the hand-off did not finish.
+		// The update is safe in its mailbox. Clear the marker this request
+		// set, so that the next update of the chat, or Telegram's retry of
+		// this one (dropped as a duplicate, but it sets the marker again),
+		// enqueues the drain; the sweeper covers the rest. 503 tells the
+		// truth: the hand-off did not finish.
+		cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.RedisTimeout)
+		defer ccancel()
+		cerr := clearPending(cctx, r.rdb, m)
 		r.log.Error("webhook: enqueue drain", "tenant_id", target.TenantID, "bot_id", target.BotID,
-			"update_id", u.UpdateID, "error", err)
+			"update_id", u.UpdateID, "error", err, "clear_error", cerr)
 		return httpx.Unavailable("queue_unavailable", "The update could not be queued; retry.")
 	}
 	return c.SendStatus(http.StatusOK)
