@@ -67,6 +67,9 @@ type platform struct {
 	// sandbox has been answered: the reply is then in the transcript.
 	replies chan struct{}
 	marks   marks
+	// onCall, when set, sees every answered Bot API call (method and
+	// request body) as the sandbox answered it.
+	onCall atomic.Pointer[func(method string, body []byte)]
 }
 
 // marks are the latest instants (Unix ns) seen on the sandbox's side.
@@ -110,7 +113,16 @@ func startPlatform(b *testing.B, st *stores, o platformOptions) *platform {
 		if send {
 			p.marks.sendStart.Store(time.Now().UnixNano())
 		}
+		hook := p.onCall.Load()
+		var body []byte
+		if hook != nil {
+			body, _ = io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
 		sb.ServeHTTP(w, r)
+		if hook != nil {
+			(*hook)(r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:], body)
+		}
 		if send {
 			select {
 			case p.replies <- struct{}{}:
@@ -218,6 +230,8 @@ func (p *platform) call(b *testing.B, method, path, token string, body, out any)
 type bot struct {
 	tgsandbox.Bot
 	TenantID string
+	// OwnerToken is the tenant owner's access token.
+	OwnerToken string
 	// WebhookURL and Secret are what the platform gave Telegram.
 	WebhookURL, Secret string
 }
@@ -255,7 +269,7 @@ func (p *platform) signUpWithBot(b *testing.B, st *stores, company string) bot {
 	if err != nil {
 		b.Fatal(err)
 	}
-	return bot{Bot: sbBot, TenantID: signup.Tenant.ID, WebhookURL: p.URL + "/tg/" + publicID, Secret: target.Secret}
+	return bot{Bot: sbBot, TenantID: signup.Tenant.ID, OwnerToken: signup.AccessToken, WebhookURL: p.URL + "/tg/" + publicID, Secret: target.Secret}
 }
 
 // bareTaskType is the bare ceiling's task: same queue and retry policy as
