@@ -22,6 +22,21 @@ function rotatingServer(opts: { refreshDelay?: Promise<void> } = {}) {
 }
 
 describe('ApiClient refresh', () => {
+  it('fetches files as blobs with the auth header, refreshing an expired token once', async () => {
+    const srv = rotatingServer();
+    const { client: c, calls } = client({
+      ...srv.routes,
+      'GET /api/v1/support/messages/m1/file': (x: Call) =>
+        x.auth === `Bearer A${srv.current()}` ? new Response('img', { status: 200, headers: { 'Content-Type': 'image/png' } }) : problem(401, 'token_expired', 'expired'),
+    });
+    c.setTokens({ access_token: 'A0-stale', refresh_token: 'R1' });
+    const b = await c.blob('/support/messages/m1/file');
+    expect(b.type).toBe('image/png');
+    expect(await b.text()).toBe('img');
+    expect(srv.refreshes).toHaveLength(1);
+    expect(calls.filter((x) => x.path.endsWith('/file')).map((x) => x.auth)).toEqual(['Bearer A0-stale', 'Bearer A2']);
+  });
+
   it('refreshes once for many concurrent expired requests and retries each', async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));

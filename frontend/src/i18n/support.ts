@@ -6,6 +6,7 @@ export const supportEn = {
   'nav.canned': 'Saved replies',
   'nav.staff': 'Staff group',
   'nav.metrics': 'Agent metrics',
+  'home.step_staff': 'Bind a staff group: your team answers in its forum topics',
 
   'unit.d': 'd',
   'unit.h': 'h',
@@ -141,6 +142,7 @@ export const supportRu: Record<SupportKey, string> = {
   'nav.canned': 'Шаблоны ответов',
   'nav.staff': 'Группа поддержки',
   'nav.metrics': 'Метрики агентов',
+  'home.step_staff': 'Привяжите группу поддержки: команда отвечает в её темах',
 
   'unit.d': 'д',
   'unit.h': 'ч',

@@ -27,6 +27,9 @@ export function HomePage() {
                 {bots.data?.length ? ` — ${t('home.bots_connected', { n: bots.data.length })}` : ''}
               </li>
               <li>
+                <Link to="/support/staff-groups">{t('home.step_staff')}</Link>
+              </li>
+              <li>
                 <Link to="/team">{t('home.step_team')}</Link>
               </li>
               <li>
