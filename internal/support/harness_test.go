@@ -16,12 +16,14 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tgdesk/helpdesk/internal/bots"
+	"github.com/tgdesk/helpdesk/internal/platform/clock"
 	"github.com/tgdesk/helpdesk/internal/platform/crypto"
 	"github.com/tgdesk/helpdesk/internal/platform/httpx"
 	"github.com/tgdesk/helpdesk/internal/platform/ids"
 	"github.com/tgdesk/helpdesk/internal/platform/queue"
 	"github.com/tgdesk/helpdesk/internal/platform/testenv"
 	"github.com/tgdesk/helpdesk/internal/support"
+	"github.com/tgdesk/helpdesk/internal/survey"
 	"github.com/tgdesk/helpdesk/internal/telegram"
 	"github.com/tgdesk/helpdesk/internal/telegram/outbox"
 	"github.com/tgdesk/helpdesk/internal/tenant"
@@ -47,6 +49,7 @@ type desk struct {
 	ob      *outbox.Outbox
 	proc    *telegram.Processor
 	svc     *support.Service
+	surveys *survey.Service
 	tenant  uuid.UUID
 	bot     tgsandbox.Bot
 	group   tgsandbox.Chat
@@ -55,6 +58,10 @@ type desk struct {
 
 type deskOpts struct {
 	iconDebounce time.Duration
+	// settings is the tenant's settings document (tenants.settings), e.g.
+	// {"support": {"csat": true}}.
+	settings string
+	clock    clock.Clock
 }
 
 func newDesk(t *testing.T, o deskOpts) *desk {
@@ -62,6 +69,11 @@ func newDesk(t *testing.T, o deskOpts) *desk {
 	log := discard()
 	d := &desk{t: t}
 	d.tenant = newTenant(t)
+	if o.settings != "" {
+		if _, err := env.Owner.Exec(context.Background(), `UPDATE tenants SET settings = $2 WHERE id = $1`, d.tenant, o.settings); err != nil {
+			t.Fatal(err)
+		}
+	}
 	d.sb = tgsandbox.New(tgsandbox.Options{Logger: log, Limits: &tgsandbox.Limits{Enabled: true, Scale: 20, BotPerSecond: 30,
 		BotBurst: 30, PrivatePerSecond: 1, PrivateBurst: 3, GroupPerMinute: 20},
 		WebhookRetryMin: 20 * time.Millisecond, WebhookRetryMax: 100 * time.Millisecond})
@@ -89,8 +101,10 @@ func newDesk(t *testing.T, o deskOpts) *desk {
 		Limits: outbox.Limits{Scale: 20}, Logger: log})
 	d.proc = telegram.NewProcessor(env.DB, env.Redis.Client, qc, d.ob, d.tenants,
 		telegram.ProcessorOptions{LockTTL: 3 * time.Second, Logger: log})
+	d.surveys = survey.NewService(env.DB, d.ob, d.tenants, survey.Options{Clock: o.clock, Logger: log})
+	d.surveys.Attach(d.proc)
 	d.svc = support.NewService(env.DB, env.Redis.Client, qc, d.ob, d.tenants, d.bots, support.Options{
-		APIURL: sbts.URL, IconDebounce: o.iconDebounce, Logger: log})
+		APIURL: sbts.URL, IconDebounce: o.iconDebounce, Surveys: d.surveys, Clock: o.clock, Logger: log})
 	d.svc.Attach(d.proc)
 
 	srv := queue.NewServer(env.Redis.Asynq, queue.ServerOptions{Concurrency: 8,

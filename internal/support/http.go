@@ -3,6 +3,7 @@ package support
 import (
 	"errors"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
@@ -26,6 +27,7 @@ func (h *Handler) Routes(api fiber.Router) {
 	api.Get("/support/tickets/:id", auth.Require(auth.RoleAgent), h.get)
 	api.Post("/support/tickets/:id/reply", auth.Require(auth.RoleAgent), h.reply)
 	api.Post("/support/tickets/:id/status", auth.Require(auth.RoleAgent), h.status)
+	api.Get("/support/metrics", auth.Require(auth.RoleAgent), h.metrics)
 	h.cannedRoutes(api)
 }
 
@@ -153,4 +155,46 @@ func (h *Handler) status(c *fiber.Ctx) error {
 		return problem(err)
 	}
 	return c.SendStatus(fiber.StatusNoContent)
+}
+
+// parseTime takes RFC 3339 or a date (YYYY-MM-DD, midnight UTC).
+func parseTime(v string) (time.Time, bool) {
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t, true
+	}
+	if t, err := time.Parse("2006-01-02", v); err == nil {
+		return t, true
+	}
+	return time.Time{}, false
+}
+
+// metrics answers agent metrics over tickets opened in [from, to); the
+// default period is the last 30 days.
+func (h *Handler) metrics(c *fiber.Ctx) error {
+	to := h.s.clock.Now()
+	from := to.Add(-30 * 24 * time.Hour)
+	var v httpx.Validator
+	if q := c.Query("from"); q != "" {
+		t, ok := parseTime(q)
+		v.Check(ok, "from", "invalid", "RFC 3339 time or YYYY-MM-DD")
+		from = t
+	}
+	if q := c.Query("to"); q != "" {
+		t, ok := parseTime(q)
+		v.Check(ok, "to", "invalid", "RFC 3339 time or YYYY-MM-DD")
+		to = t
+	}
+	if err := v.Err(); err != nil {
+		return err
+	}
+	v.Check(from.Before(to), "to", "out_of_range", "after from")
+	v.Check(to.Sub(from) <= 366*24*time.Hour, "from", "out_of_range", "a period of at most 366 days")
+	if err := v.Err(); err != nil {
+		return err
+	}
+	m, err := h.s.Metrics(c.UserContext(), auth.PrincipalOf(c).TenantID, from, to)
+	if err != nil {
+		return err
+	}
+	return c.JSON(m)
 }

@@ -42,6 +42,7 @@ func NewIconTask(tenantID, topicID uuid.UUID) *asynq.Task {
 // Register installs the desk's task handlers on a worker server.
 func (s *Service) Register(srv *queue.Server) {
 	srv.Handle(TaskIcon, s.HandleIcon)
+	srv.Handle(TaskCSAT, s.HandleCSAT)
 }
 
 // setIcon records the wanted icon and schedules one edit: now if the last

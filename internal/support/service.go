@@ -72,8 +72,19 @@ type Options struct {
 	// CreateRetryAfter: a topic still being created after this long is
 	// asked for again on the person's next message (default 2 min).
 	CreateRetryAfter time.Duration
-	Clock            clock.Clock
-	Logger           *slog.Logger
+	// Surveys is the survey engine (*survey.Service); without it no CSAT
+	// is asked.
+	Surveys Surveys
+	// Settings gives tenant settings (request types, CSAT switch); when
+	// nil, the Texts source is used if it has them (*tenant.Service does).
+	Settings SettingsSource
+	// CSATWindow is how long a CSAT question takes answers (default 7 days).
+	CSATWindow time.Duration
+	// MaxFileBytes caps the file proxy (default 20 MB, the Bot API's
+	// download limit).
+	MaxFileBytes int64
+	Clock        clock.Clock
+	Logger       *slog.Logger
 }
 
 func (o *Options) defaults() {
@@ -97,6 +108,12 @@ func (o *Options) defaults() {
 	}
 	if o.CreateRetryAfter <= 0 {
 		o.CreateRetryAfter = 2 * time.Minute
+	}
+	if o.CSATWindow <= 0 {
+		o.CSATWindow = 7 * 24 * time.Hour
+	}
+	if o.MaxFileBytes <= 0 {
+		o.MaxFileBytes = 20 << 20
 	}
 	if o.Clock == nil {
 		o.Clock = clock.Real{}
@@ -137,8 +154,14 @@ const (
 // NewService builds the desk and registers its outbox result hooks.
 func NewService(d *db.DB, rdb redis.UniversalClient, q Enqueuer, ob Outbox, texts Texts, tokens TokenSource, opts Options) *Service {
 	opts.defaults()
+	if opts.Settings == nil {
+		opts.Settings, _ = texts.(SettingsSource)
+	}
 	s := &Service{db: d, rdb: rdb, q: q, ob: ob, texts: texts, tokens: tokens, opts: opts, clock: opts.Clock,
 		log: opts.Logger, icons: map[int64]map[string]string{}}
+	if opts.Surveys != nil {
+		opts.Surveys.OnAnswer(csatSource, s.onCSAT)
+	}
 	ob.OnResult(kindTopic, s.onTopicCreated)
 	ob.OnResult(kindRelayIn, s.onRelayIn)
 	ob.OnResult(kindRelayOut, s.onRelayOut)

@@ -138,7 +138,9 @@ func (s *Service) closeFromTopic(ctx context.Context, in *telegram.Inbound, now 
 func (s *Service) Resolve(ctx context.Context, tenantID, ticketID uuid.UUID) error {
 	now := s.clock.Now()
 	var notice func() error
+	resolved := false
 	err := s.db.InTenant(ctx, tenantID, func(tx pgx.Tx) error {
+		notice, resolved = nil, false
 		var no, botID int64
 		var topicID *uuid.UUID
 		var contactID uuid.UUID
@@ -151,6 +153,7 @@ func (s *Service) Resolve(ctx context.Context, tenantID, ticketID uuid.UUID) err
 		if err != nil {
 			return fmt.Errorf("store: resolve: %w", err)
 		}
+		resolved = true
 		card, err := contactOf(ctx, tx, contactID)
 		if err != nil {
 			return err
@@ -187,7 +190,15 @@ func (s *Service) Resolve(ctx context.Context, tenantID, ticketID uuid.UUID) err
 		return fmt.Errorf("support: resolve: %w", err)
 	}
 	if notice != nil {
-		return notice()
+		if err := notice(); err != nil {
+			return err
+		}
+	}
+	if resolved {
+		// After the resolved notice, so the rating question follows it.
+		if err := s.scheduleCSAT(ctx, tenantID, ticketID); err != nil {
+			return fmt.Errorf("support: resolve: %w", err)
+		}
 	}
 	return nil
 }
