@@ -15,12 +15,35 @@ import (
 type objectOf func(other *team) string
 
 var crossTenantObjects = map[string]objectOf{
-	"/api/v1/auth/sessions/:id":   func(o *team) string { return o.Owner.SessionID },
-	"/api/v1/members/:id":         func(o *team) string { return o.Agent.UserID },
-	"/api/v1/invites/:id":         func(o *team) string { return o.PendingInviteID },
-	"/api/v1/bots/:id":            func(o *team) string { return o.BotID },
-	"/api/v1/support/tickets/:id": func(o *team) string { return o.TicketID },
-	"/api/v1/support/canned/:id":  cannedOf,
+	"/api/v1/auth/sessions/:id":    func(o *team) string { return o.Owner.SessionID },
+	"/api/v1/members/:id":          func(o *team) string { return o.Agent.UserID },
+	"/api/v1/invites/:id":          func(o *team) string { return o.PendingInviteID },
+	"/api/v1/bots/:id":             func(o *team) string { return o.BotID },
+	"/api/v1/support/tickets/:id":  func(o *team) string { return o.TicketID },
+	"/api/v1/support/canned/:id":   cannedOf,
+	"/api/v1/support/messages/:id": messageOf,
+	"/api/v1/surveys/:id":          surveyOf,
+}
+
+// messageOf is a support message of the team's ticket.
+func messageOf(o *team) string {
+	var id string
+	if err := env.Owner.QueryRow(context.Background(), `SELECT id::text FROM support_messages WHERE ticket_id = $1
+		ORDER BY seq LIMIT 1`, o.TicketID).Scan(&id); err != nil {
+		panic(err)
+	}
+	return id
+}
+
+// surveyOf is a survey of the team's tenant (created once, by key).
+func surveyOf(o *team) string {
+	var id string
+	if err := env.Owner.QueryRow(context.Background(), `INSERT INTO surveys (id, tenant_id, key, title)
+		VALUES ($1, $2, 'isolation', 'fixture') ON CONFLICT (tenant_id, key) DO UPDATE SET title = EXCLUDED.title
+		RETURNING id::text`, uuid.NewString(), o.TenantID).Scan(&id); err != nil {
+		panic(err)
+	}
+	return id
 }
 
 // cannedOf is a saved reply of the team's tenant (created once, by name).

@@ -62,6 +62,8 @@ type deskOpts struct {
 	// {"support": {"csat": true}}.
 	settings string
 	clock    clock.Clock
+	// maxFileBytes caps the file proxy (default 20 MB).
+	maxFileBytes int64
 }
 
 func newDesk(t *testing.T, o deskOpts) *desk {
@@ -104,7 +106,7 @@ func newDesk(t *testing.T, o deskOpts) *desk {
 	d.surveys = survey.NewService(env.DB, d.ob, d.tenants, survey.Options{Clock: o.clock, Logger: log})
 	d.surveys.Attach(d.proc)
 	d.svc = support.NewService(env.DB, env.Redis.Client, qc, d.ob, d.tenants, d.bots, support.Options{
-		APIURL: sbts.URL, IconDebounce: o.iconDebounce, Surveys: d.surveys, Clock: o.clock, Logger: log})
+		APIURL: sbts.URL, IconDebounce: o.iconDebounce, Surveys: d.surveys, MaxFileBytes: o.maxFileBytes, Clock: o.clock, Logger: log})
 	d.svc.Attach(d.proc)
 
 	srv := queue.NewServer(env.Redis.Asynq, queue.ServerOptions{Concurrency: 8,

@@ -2,6 +2,7 @@ package support
 
 import (
 	"errors"
+	"mime"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -28,6 +29,7 @@ func (h *Handler) Routes(api fiber.Router) {
 	api.Post("/support/tickets/:id/reply", auth.Require(auth.RoleAgent), h.reply)
 	api.Post("/support/tickets/:id/status", auth.Require(auth.RoleAgent), h.status)
 	api.Get("/support/metrics", auth.Require(auth.RoleAgent), h.metrics)
+	api.Get("/support/messages/:id/file", auth.Require(auth.RoleAgent), h.file)
 	h.cannedRoutes(api)
 }
 
@@ -39,6 +41,12 @@ func problem(err error) error {
 		return httpx.Conflict("contact_unreachable", "the person has no chat with the bot")
 	case errors.Is(err, ErrTicketClosed):
 		return httpx.Conflict("ticket_resolved", "the ticket is resolved; it reopens when the person writes again")
+	case errors.Is(err, ErrNoFile):
+		return httpx.NotFound("the message has no file")
+	case errors.Is(err, ErrFileTooLarge):
+		return httpx.NewProblem(fiber.StatusRequestEntityTooLarge, "file_too_large", "the file is larger than 20 MB, the most a bot may download")
+	case errors.Is(err, ErrTelegram):
+		return httpx.NewProblem(fiber.StatusBadGateway, "telegram_unavailable", "Telegram did not give the file; try again later")
 	case errors.Is(err, ErrBadStatus):
 		return httpx.Invalid(httpx.FieldError{Field: "status", Code: "invalid", Message: "one of new, in_work, resolved"})
 	}
@@ -197,4 +205,30 @@ func (h *Handler) metrics(c *fiber.Ctx) error {
 		return err
 	}
 	return c.JSON(m)
+}
+
+// file streams a message's media to an agent of the tenant; a message of
+// another tenant is not found.
+func (h *Handler) file(c *fiber.Ctx) error {
+	id, err := uuid.Parse(c.Params("id"))
+	if err != nil {
+		return httpx.NotFound("no such message")
+	}
+	f, err := h.s.OpenFile(c.UserContext(), auth.PrincipalOf(c).TenantID, id)
+	if errors.Is(err, ErrNotFound) {
+		return httpx.NotFound("no such message")
+	}
+	if err != nil {
+		return problem(err)
+	}
+	c.Set(fiber.HeaderContentType, f.ContentType)
+	c.Set(fiber.HeaderContentDisposition, mime.FormatMediaType("attachment", map[string]string{"filename": f.Name}))
+	c.Set("X-Content-Type-Options", "nosniff")
+	c.Set(fiber.HeaderCacheControl, "private, no-store")
+	size := -1
+	if f.Size > 0 {
+		size = int(f.Size)
+	}
+	// fasthttp closes the body (an io.Closer) once it is sent.
+	return c.SendStream(f.Body, size)
 }

@@ -72,7 +72,7 @@ func (s *Service) HandleStaffMessage(ctx context.Context, in *telegram.Inbound) 
 		staffChat, staffMsg, tgUser := in.ChatID, in.Message.MessageID, in.From.ID
 		m := &message{TicketID: ticket.ID, Direction: "out", UserChatID: topic.UserChatID, StaffChatID: &staffChat,
 			StaffMessageID: &staffMsg, AuthorTgUserID: &tgUser, AuthorName: agentName, Kind: kind, Text: in.Text,
-			Relay: "queued", Source: &source}
+			Relay: "queued", Source: &source, Raw: in.Raw}
 		if note {
 			m.Direction, m.Relay = "note", "none"
 		}

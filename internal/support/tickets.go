@@ -48,7 +48,13 @@ type Message struct {
 	Text       string    `json:"text"`
 	Relay      string    `json:"relay"`
 	CreatedAt  time.Time `json:"created_at"`
+	// HasFile: GET /support/messages/:id/file streams the media.
+	HasFile bool `json:"has_file"`
 }
+
+// fileKinds are the content kinds that carry a downloadable file.
+var fileKinds = map[string]bool{"photo": true, "video": true, "animation": true, "document": true, "audio": true,
+	"voice": true, "video_note": true, "sticker": true}
 
 // TicketFilter selects tickets; Limit 1..100, Offset from 0.
 type TicketFilter struct {
@@ -110,6 +116,7 @@ func (s *Service) TicketWithMessages(ctx context.Context, tenantID, id uuid.UUID
 		msgs, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Message, error) {
 			var m Message
 			err := r.Scan(&m.ID, &m.Direction, &m.AuthorName, &m.Kind, &m.Text, &m.Relay, &m.CreatedAt)
+			m.HasFile = fileKinds[m.Kind]
 			return m, err
 		})
 		return err
