@@ -141,6 +141,7 @@ type fixtureOpts struct {
 	apiURL        string // overrides the sandbox
 	noServer      bool
 	shutdown      time.Duration // worker shutdown timeout (default 2 s)
+	tune          func(*Options)
 }
 
 var botSeq atomic.Int64
@@ -197,6 +198,9 @@ func newFixture(t *testing.T, fo fixtureOpts) *fixture {
 	}
 	f.opts = Options{APIURL: api, Limits: fo.limits, Clock: obClock, ClockRate: fo.clockRate, Logger: logger,
 		InlineWait: 300 * time.Millisecond, LeaseTTL: 3 * time.Second, CallTimeout: 5 * time.Second}
+	if fo.tune != nil {
+		fo.tune(&f.opts)
+	}
 	f.client = queue.NewClient(env.Redis.Asynq)
 	f.ob = New(env.DB, env.Redis.Client, f.client, &tokenMap{m: map[int64]string{bot.ID: bot.Token}}, f.opts)
 	f.user = f.startedUser("Alice")

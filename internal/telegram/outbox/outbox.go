@@ -96,9 +96,16 @@ type Options struct {
 	// PumpRun bounds one pump task before it hands over to a fresh task, so
 	// graceful shutdowns are prompt (default 5 s real time).
 	PumpRun time.Duration
-	// LeaseTTL is the pump lock's time-to-live; a killed worker's bot is
-	// picked up again after it (default 30 s real time).
+	// LeaseTTL is the pump lock's time-to-live; a killed worker's bot, and
+	// the sends it left in flight, are taken over after it plus at most one
+	// SweepEvery (default 30 s real time).
 	LeaseTTL time.Duration
+	// SweepEvery is the sweeper's period (default 15 s real time).
+	SweepEvery time.Duration
+	// CommitGrace: a message recorded by EnqueueTx whose AfterCommit has not
+	// come this long after (Clock time) is indexed by the sweeper once its
+	// row is committed (default 10 s).
+	CommitGrace time.Duration
 	// CallTimeout bounds one Bot API call (default 25 s real time).
 	CallTimeout time.Duration
 	// MaxAttempts bounds retries of calls that certainly did not reach
@@ -141,6 +148,8 @@ func (o *Options) defaults() {
 	set(&o.InlineWait, time.Second)
 	set(&o.PumpRun, 5*time.Second)
 	set(&o.LeaseTTL, 30*time.Second)
+	set(&o.SweepEvery, 15*time.Second)
+	set(&o.CommitGrace, 10*time.Second)
 	set(&o.CallTimeout, 25*time.Second)
 	set(&o.TokenTTL, time.Minute)
 	set(&o.StaleAfter, 10*time.Minute)
@@ -168,6 +177,10 @@ type Outbox struct {
 
 	mu    sync.RWMutex
 	hooks map[string][]ResultHook
+
+	// pumpHook, when set (tests), runs at the start of every pump run; an
+	// error fails the run.
+	pumpHook func(ctx context.Context) error
 }
 
 // ResultHook is told the outcome of each finished call of its kind.
@@ -209,21 +222,10 @@ var (
 // error from Redis after the row was written leaves a queued row that the
 // sweeper re-indexes; retrying with the same IdempotencyKey is safe.
 func (o *Outbox) Enqueue(ctx context.Context, m Message) (uuid.UUID, error) {
-	spec, err := validate(m)
+	row, err := o.prepare(ctx, m)
 	if err != nil {
 		return uuid.Nil, err
 	}
-	params := m.Params
-	if len(params) == 0 {
-		params = json.RawMessage("{}")
-	}
-	cost := spec.costOf(params)
-	seq, err := o.rdb.Incr(ctx, o.keys.seq()).Result()
-	if err != nil {
-		return uuid.Nil, fmt.Errorf("outbox: enqueue: sequence: %w", err)
-	}
-	id := ids.New()
-	row := rowIn{ID: id, Msg: m, Params: params, Seq: seq, Cost: cost}
 	id, status, seq, err := o.insert(ctx, row)
 	if err != nil {
 		return uuid.Nil, err
@@ -231,11 +233,28 @@ func (o *Outbox) Enqueue(ctx context.Context, m Message) (uuid.UUID, error) {
 	if status != "queued" && status != "sending" {
 		return id, nil // an idempotent repeat of a finished message
 	}
-	e := entry{ID: id, Cost: cost, Priority: m.Priority, Seq: seq}
+	e := entry{ID: id, Cost: row.Cost, Priority: m.Priority, Seq: seq}
 	if err := o.index(ctx, m.TenantID, m.BotID, m.ChatID, e); err != nil {
 		return id, err
 	}
 	return id, nil
+}
+
+// prepare validates m and gives it an id and a sequence number.
+func (o *Outbox) prepare(ctx context.Context, m Message) (rowIn, error) {
+	spec, err := validate(m)
+	if err != nil {
+		return rowIn{}, err
+	}
+	params := m.Params
+	if len(params) == 0 {
+		params = json.RawMessage("{}")
+	}
+	seq, err := o.rdb.Incr(ctx, o.keys.seq()).Result()
+	if err != nil {
+		return rowIn{}, fmt.Errorf("outbox: enqueue: sequence: %w", err)
+	}
+	return rowIn{ID: ids.New(), Msg: m, Params: params, Seq: seq, Cost: spec.costOf(params)}, nil
 }
 
 func validate(m Message) (methodSpec, error) {
@@ -288,6 +307,11 @@ func (o *Outbox) hooksFor(kind string) []ResultHook {
 		hs = append(hs, o.hooks[""]...)
 	}
 	return hs
+}
+
+// clockDur converts a real-time span into Clock time.
+func (o *Outbox) clockDur(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * o.opts.ClockRate)
 }
 
 // realDur converts a Clock-time span into real time for timers and the queue.

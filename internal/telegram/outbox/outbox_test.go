@@ -5,14 +5,15 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/redis/go-redis/v9"
 
+	"github.com/tgdesk/helpdesk/internal/platform/redisconn"
 	"github.com/tgdesk/helpdesk/internal/tgsandbox"
 )
 
@@ -231,17 +232,26 @@ func TestStoppedWorkerLosesNothing(t *testing.T) {
 
 // Invariant 2: a pump that died between 'sending' and the outcome leaves
 // rows that are resolved, never guessed: the bulk one is reported unknown
-// and not sent again; the live one is sent (at least once) and flagged.
+// and not sent again; the live one is sent (at least once) and flagged. The
+// next pump takes the dead one's sends over as soon as it gets the lease,
+// not after a deadline derived from CallTimeout (here 5 s: the deadline
+// used to be 2×5+10 = 20 s away), and before a backlog of other work.
 func TestDeadPumpResolvesInterruptedCalls(t *testing.T) {
-	f := newFixture(t, fixtureOpts{noServer: true})
+	f := newFixture(t, fixtureOpts{noServer: true, limits: Limits{BotPerSecond: 5, BotBurst: 2}})
 	ctx := context.Background()
 	other := f.startedUser("Bob")
 	live := f.enqueue(f.text(f.user.ID, "live", Live))
 	bulk := f.enqueue(f.text(other.ID, "bulk", Bulk))
-	// Play the dead pump: take both calls and vanish without an outcome.
+	// Play the dead pump: under its lease, take both calls and vanish
+	// without an outcome.
+	k := f.ob.keys
+	dead := redisconn.NewLease(env.Redis.Client, k.lock(f.bot.ID), "dead-pump", time.Minute)
+	if held, err := dead.TryAcquire(ctx); err != nil || !held {
+		t.Fatalf("lease: %v %v", held, err)
+	}
 	now := f.ob.clock.Now()
 	for range 2 {
-		pk, err := f.ob.pick(ctx, f.bot.ID, false, now)
+		pk, err := f.ob.pick(ctx, f.bot.ID, "dead-pump", false, now)
 		if err != nil || pk.kind != pickSend {
 			t.Fatalf("pick = %+v, %v", pk, err)
 		}
@@ -250,18 +260,24 @@ func TestDeadPumpResolvesInterruptedCalls(t *testing.T) {
 			t.Fatalf("claim: %v %v", action, err)
 		}
 	}
-	// Its in-flight deadline passes (the lease would have expired too).
-	k := f.ob.keys
-	for _, chat := range []int64{f.user.ID, other.ID} {
-		if err := env.Redis.Client.ZAdd(ctx, k.inflight(f.bot.ID), redisZ(now.Add(-time.Second), chat)).Err(); err != nil {
-			t.Fatal(err)
-		}
+	// Only the lease holder picks.
+	if pk, err := f.ob.pick(ctx, f.bot.ID, "someone-else", false, now); err != nil || pk.kind != pickLost {
+		t.Fatalf("pick without the lease = %+v, %v; want lost", pk, err)
+	}
+	// A backlog of 6 s at the bot's budget: the new pump is never idle
+	// before the dead pump's sends are resolved.
+	for i := range 30 {
+		f.enqueue(f.text(f.startedUser(fmt.Sprintf("B%02d", i)).ID, "backlog", Bulk))
+	}
+	// Its lease expires; the sweeper kicks the bot.
+	if err := env.Redis.Client.Del(ctx, k.lock(f.bot.ID)).Err(); err != nil {
+		t.Fatal(err)
 	}
 	f.startServer()
 	if err := f.ob.Sweep(ctx); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "rows resolved", func() bool {
+	eventually(t, 3*time.Second, "rows resolved", func() bool {
 		return f.row(live).Status == "sent" && f.row(bulk).Status == "unknown"
 	})
 	if r := f.row(live); !r.MaybeDup || r.Attempts != 2 {
@@ -269,6 +285,62 @@ func TestDeadPumpResolvesInterruptedCalls(t *testing.T) {
 	}
 	if got := f.botTexts(other.ID); len(got) != 0 {
 		t.Fatalf("bulk message was sent again after an interrupted call: %q", got)
+	}
+	eventually(t, 15*time.Second, "backlog sent, nothing left in flight", func() bool {
+		n, _ := env.Redis.Client.ZCard(ctx, k.inflight(f.bot.ID)).Result()
+		o, _ := env.Redis.Client.HLen(ctx, k.owner(f.bot.ID)).Result()
+		return n == 0 && o == 0 && f.statusCounts()["sent"] == 31
+	})
+}
+
+// Invariant 2 when a pump is only stalled, not dead: its lease lapsed, a
+// new pump took the message over and claimed it again; the stalled pump's
+// late outcome must neither overwrite the row nor move the destination.
+func TestLateOutcomeOfTakenOverCallIsDropped(t *testing.T) {
+	f := newFixture(t, fixtureOpts{noServer: true})
+	ctx := context.Background()
+	id := f.enqueue(f.text(f.user.ID, "live", Live))
+	k := f.ob.keys
+	lock := func(token string) {
+		if err := env.Redis.Client.Set(ctx, k.lock(f.bot.ID), token, time.Minute).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lock("stalled")
+	now := f.ob.clock.Now()
+	pkA, err := f.ob.pick(ctx, f.bot.ID, "stalled", false, now)
+	if err != nil || pkA.kind != pickSend {
+		t.Fatalf("pick = %+v, %v", pkA, err)
+	}
+	cA, _, err := f.ob.claim(ctx, f.tenant, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The lease lapses and a new pump takes over.
+	lock("fresh")
+	if n, err := f.ob.reclaim(ctx, f.bot.ID, "fresh", false); err != nil || n != 1 {
+		t.Fatalf("reclaim = %d, %v; want the stalled pump's destination", n, err)
+	}
+	pkB, err := f.ob.pick(ctx, f.bot.ID, "fresh", false, now)
+	if err != nil || pkB.kind != pickSend {
+		t.Fatalf("pick = %+v, %v", pkB, err)
+	}
+	if _, action, err := f.ob.claim(ctx, f.tenant, id); err != nil || action != claimSend {
+		t.Fatalf("claim: %v %v", action, err)
+	}
+	// The stalled pump's call comes back.
+	f.ob.record(ctx, cA, pkA, outcome{Status: "sent", MessageIDs: []int64{1}}, nil, 0, time.Time{})
+	if r := f.row(id); r.Status != "sending" || r.Attempts != 2 || !r.MaybeDup {
+		t.Fatalf("row after the late outcome = %+v, want the new pump's attempt 2 still sending", r)
+	}
+	if owner, _ := env.Redis.Client.HGet(ctx, k.owner(f.bot.ID), strconv.FormatInt(f.user.ID, 10)).Result(); owner != "fresh" {
+		t.Fatalf("destination owner = %q, want still the new pump's", owner)
+	}
+	if n, _ := env.Redis.Client.ZCard(ctx, k.q(f.bot.ID, f.user.ID)).Result(); n != 1 {
+		t.Fatalf("queue length = %d, want the message still queued for the new pump", n)
+	}
+	if !strings.Contains(f.logs.String(), "taken over by another pump") {
+		t.Fatalf("no log line for the dropped outcome:\n%s", f.logs.String())
 	}
 }
 
@@ -313,8 +385,4 @@ func TestIdempotencyKey(t *testing.T) {
 	if got := f.botTexts(f.user.ID); !slices.Equal(got, []string{"once", "later"}) {
 		t.Fatalf("sent %q, want once then later", got)
 	}
-}
-
-func redisZ(at time.Time, chat int64) redis.Z {
-	return redis.Z{Score: float64(at.UnixMilli()), Member: chat}
 }

@@ -49,7 +49,8 @@ func (o *Outbox) Register(srv *queue.Server) {
 
 // handlePump runs the bot's pump if no other process does. Lost wake-ups
 // are impossible: the kick marker is cleared before the lease is tried, and
-// a holder re-checks for work after releasing the lease.
+// a holder re-checks for work after releasing the lease (also when its run
+// failed).
 func (o *Outbox) handlePump(ctx context.Context, t *asynq.Task) error {
 	var p pumpPayload
 	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.TenantID == uuid.Nil || p.BotID == 0 {
@@ -58,7 +59,11 @@ func (o *Outbox) handlePump(ctx context.Context, t *asynq.Task) error {
 	if err := o.rdb.Del(ctx, o.keys.kick(p.BotID)).Err(); err != nil {
 		return fmt.Errorf("outbox: pump: %w", err)
 	}
-	lease := redisconn.NewLease(o.rdb, o.keys.lock(p.BotID), ids.Token(12), o.opts.LeaseTTL)
+	// A fresh token per run: TryAcquire succeeds only if the lease was free
+	// (released, or expired with a dead holder), never by extending another
+	// run's lease.
+	token := ids.Token(12)
+	lease := redisconn.NewLease(o.rdb, o.keys.lock(p.BotID), token, o.opts.LeaseTTL)
 	held, err := lease.TryAcquire(ctx)
 	if err != nil {
 		return fmt.Errorf("outbox: pump: lease: %w", err)
@@ -66,12 +71,23 @@ func (o *Outbox) handlePump(ctx context.Context, t *asynq.Task) error {
 	if !held {
 		return nil // the holder re-checks after it lets go
 	}
-	resume, perr := o.pump(ctx, p, lease)
+	resume, perr := o.run(ctx, p, lease, token)
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	_ = lease.Release(bctx)
 	if perr != nil {
-		return perr // asynq retries with back-off; the sweeper is the last resort
+		// An enqueue during the run may have left a kick key whose task found
+		// the lease held and went away; it would hold off every other kick
+		// and the sweeper until it expires. Clear it and schedule the next
+		// run ourselves, after a pause, instead of waiting for asynq's retry.
+		o.log.Error("outbox: pump failed; running again shortly", "tenant_id", p.TenantID, "bot_id", p.BotID, "error", perr)
+		if err := o.rdb.Del(bctx, o.keys.kick(p.BotID)).Err(); err != nil {
+			return perr
+		}
+		if err := o.kick(bctx, p.TenantID, p.BotID, o.clock.Now().Add(o.clockDur(pumpErrorPause))); err != nil {
+			return perr // asynq retries with back-off; the sweeper is the last resort
+		}
+		return nil
 	}
 	if resume.IsZero() {
 		next, err := o.nextWork(bctx, p.BotID)
@@ -93,9 +109,33 @@ func (o *Outbox) handlePump(ctx context.Context, t *asynq.Task) error {
 	return nil
 }
 
+// pumpErrorPause (real time) separates a failed pump run from the next.
+const pumpErrorPause = time.Second
+
+// run is one pump run under a freshly taken lease. Calls another token left
+// in flight were made by a pump that died or lost the lease (an expired
+// lease is the only way to take it while someone else held it): nobody will
+// finish them, so they are freed at once and their rows resolved by the
+// delivery rule, instead of waiting for a deadline.
+func (o *Outbox) run(ctx context.Context, p pumpPayload, lease *redisconn.Lease, token string) (time.Time, error) {
+	if o.pumpHook != nil {
+		if err := o.pumpHook(ctx); err != nil {
+			return time.Time{}, err
+		}
+	}
+	n, err := o.reclaim(ctx, p.BotID, token, false)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if n > 0 {
+		o.log.Warn("outbox: took over sends a dead pump left in flight", "tenant_id", p.TenantID, "bot_id", p.BotID, "destinations", n)
+	}
+	return o.pump(ctx, p, lease, token)
+}
+
 // pump sends until the bot has nothing sendable soon, its run time is up or
 // ctx ends. It answers when to run again (zero: ask Redis).
-func (o *Outbox) pump(ctx context.Context, p pumpPayload, lease *redisconn.Lease) (time.Time, error) {
+func (o *Outbox) pump(ctx context.Context, p pumpPayload, lease *redisconn.Lease, token string) (time.Time, error) {
 	paid, err := o.paidBroadcast(ctx, p.TenantID, p.BotID)
 	if err != nil {
 		return time.Time{}, err
@@ -110,10 +150,13 @@ func (o *Outbox) pump(ctx context.Context, p pumpPayload, lease *redisconn.Lease
 		}
 	}()
 	start, renewed := time.Now(), time.Now()
+	renewEvery := o.opts.LeaseTTL / 3
 	// wait blocks for up to d of Clock time, or until a call finishes or
-	// new work is announced.
+	// new work is announced, and never past when the lease is due for
+	// renewal: a lapsed lease hands the bot, and the calls in flight, to
+	// another pump.
 	wait := func(d time.Duration) {
-		t := time.NewTimer(max(o.realDur(d), time.Millisecond))
+		t := time.NewTimer(max(min(o.realDur(d), renewEvery-time.Since(renewed)), time.Millisecond))
 		defer t.Stop()
 		select {
 		case <-t.C:
@@ -127,7 +170,7 @@ func (o *Outbox) pump(ctx context.Context, p pumpPayload, lease *redisconn.Lease
 		if ctx.Err() != nil || time.Since(start) > o.opts.PumpRun {
 			return time.Time{}, nil
 		}
-		if time.Since(renewed) > o.opts.LeaseTTL/3 {
+		if time.Since(renewed) >= renewEvery {
 			held, err := lease.TryAcquire(ctx)
 			if err != nil || !held {
 				return time.Time{}, nil // another pump took over after our lease lapsed
@@ -147,7 +190,7 @@ func (o *Outbox) pump(ctx context.Context, p pumpPayload, lease *redisconn.Lease
 			continue
 		}
 		now := o.clock.Now()
-		pk, err := o.pick(ctx, p.BotID, paid, now)
+		pk, err := o.pick(ctx, p.BotID, token, paid, now)
 		if err != nil {
 			if ctx.Err() != nil {
 				return time.Time{}, nil
@@ -155,6 +198,8 @@ func (o *Outbox) pump(ctx context.Context, p pumpPayload, lease *redisconn.Lease
 			return time.Time{}, err
 		}
 		switch pk.kind {
+		case pickLost:
+			return time.Time{}, nil // another pump took over after our lease lapsed
 		case pickSend:
 			running++
 			go func() {
@@ -171,22 +216,26 @@ func (o *Outbox) pump(ctx context.Context, p pumpPayload, lease *redisconn.Lease
 			if pk.ready > 0 {
 				continue
 			}
+			if running == 0 && pk.inflight > 0 {
+				// Every call of this run has finished and only this run
+				// picks: what is still in flight was left by failed
+				// book-keeping. Free it.
+				if _, err := o.reclaim(ctx, p.BotID, token, true); err != nil {
+					return time.Time{}, err
+				}
+				continue
+			}
 			d := o.opts.InlineWait
 			if pk.at >= 0 {
 				d = min(d, time.UnixMilli(pk.at).Sub(now))
 			}
-			if running == 0 && pk.inflight == 0 {
+			if running == 0 {
 				if pk.at < 0 {
 					return time.Time{}, nil
 				}
 				if time.UnixMilli(pk.at).Sub(now) > o.opts.InlineWait {
 					return time.UnixMilli(pk.at), nil
 				}
-			}
-			if running == 0 && pk.at < 0 {
-				// Only another process's (or a dead pump's) calls are in
-				// flight: their completion or deadline re-readies them.
-				return time.Time{}, nil
 			}
 			wait(d)
 		}

@@ -19,12 +19,19 @@ import (
 //	delayed   zset  destinations waiting for a budget or a 429 pause, scored by
 //	                the time (Clock ms) they become sendable
 //	inflight  zset  destinations with a call in flight (one at most), scored by
-//	                a deadline after which a dead sender's call is given up
+//	                when the call was picked (Clock ms)
+//	owner     hash  destination -> lease token of the pump that made its call in
+//	                flight: a pump that takes the lease frees every destination
+//	                another token holds (that pump is dead or has lost the lease)
 //	p:CHAT    string 429/back-off pause end (Clock ms)
 //	t:bot t:paid c:CHAT  GCRA theoretical arrival times (Clock ms)
 //	w:CHAT    zset  the group's sliding-window stamps
 //	lock      the pump's lease; kick: when the next pump task is due; wake: list
 //	          the pump blocks on while waiting for a budget
+//
+// and across bots: bots (hash bot -> tenant, bots with queued work), seq (the
+// sequence counter), pending (hash id -> entry of a message recorded by
+// EnqueueTx and not yet indexed) with pending:at (zset id -> when, Clock ms).
 //
 // A destination with queued messages is in exactly one of ready, delayed or
 // inflight; every move between them happens inside one script.
@@ -37,6 +44,7 @@ func (k keys) q(botID, chatID int64) string {
 func (k keys) ready(botID int64) string    { return k.bot(botID) + "ready" }
 func (k keys) delayed(botID int64) string  { return k.bot(botID) + "delayed" }
 func (k keys) inflight(botID int64) string { return k.bot(botID) + "inflight" }
+func (k keys) owner(botID int64) string    { return k.bot(botID) + "owner" }
 func (k keys) win(botID, chatID int64) string {
 	return k.bot(botID) + "w:" + strconv.FormatInt(chatID, 10)
 }
@@ -50,6 +58,8 @@ func (k keys) botTAT(botID int64) string  { return k.bot(botID) + "t:bot" }
 func (k keys) paidTAT(botID int64) string { return k.bot(botID) + "t:paid" }
 func (k keys) active() string             { return k.prefix + "bots" }
 func (k keys) seq() string                { return k.prefix + "seq" }
+func (k keys) pending() string            { return k.prefix + "pending" }
+func (k keys) pendingAt() string          { return k.prefix + "pending:at" }
 
 const prioShift = 1 << 48
 
@@ -123,12 +133,15 @@ local function window_at(key, now, limit, window, cost)
 end
 `
 
-// pick: promote due delayed destinations and expired in-flight ones, then
-// take the best ready destination whose pause and chat budget allow a call
-// now and charge the bot and chat budgets. Answers
+// pick: only for the lease holder (ARGV[13] is its token), promote due
+// delayed destinations, then take the best ready destination whose pause
+// and chat budget allow a call now, charge the bot and chat budgets and
+// mark it in flight under the token. Answers
 // {1, chat, member} to send, {2, at} to wait for the bot budget,
-// {3, next delayed time or -1, in flight, ready left} when nothing is sendable.
+// {3, next delayed time or -1, in flight, ready left} when nothing is
+// sendable, {4} when the lease is not (or no longer) the caller's.
 var pickScript = redis.NewScript(budgetLua + `
+if redis.call('GET', KEYS[6]) ~= ARGV[13] then return {4} end
 local now = tonumber(ARGV[1])
 local pfx = ARGV[2]
 local function head(chat) return redis.call('ZRANGE', pfx .. 'q:' .. chat, 0, 0, 'WITHSCORES') end
@@ -141,8 +154,7 @@ local function promote(key)
   end
 end
 promote(KEYS[2])
-promote(KEYS[3])
-for i = 1, tonumber(ARGV[13]) do
+for i = 1, tonumber(ARGV[12]) do
   local top = redis.call('ZRANGE', KEYS[1], 0, 0)
   local chat = top[1]
   if not chat then break end
@@ -169,7 +181,7 @@ for i = 1, tonumber(ARGV[13]) do
       redis.call('ZADD', KEYS[2], at, chat)
     else
       local bk, bi, bb = KEYS[4], tonumber(ARGV[3]), tonumber(ARGV[4])
-      if prio == 0 and ARGV[12] == '1' then bk, bi, bb = KEYS[5], tonumber(ARGV[5]), tonumber(ARGV[6]) end
+      if prio == 0 and ARGV[11] == '1' then bk, bi, bb = KEYS[5], tonumber(ARGV[5]), tonumber(ARGV[6]) end
       local btat = now
       if bcost > 0 then
         local bat
@@ -187,7 +199,8 @@ for i = 1, tonumber(ARGV[13]) do
         end
       end
       redis.call('ZREM', KEYS[1], chat)
-      redis.call('ZADD', KEYS[3], ARGV[11], chat)
+      redis.call('ZADD', KEYS[3], now, chat)
+      redis.call('HSET', KEYS[7], chat, ARGV[13])
       return {1, chat, member}
     end
   end
@@ -203,35 +216,35 @@ const (
 	pickSend pickKind = 1
 	pickWait pickKind = 2
 	pickIdle pickKind = 3
+	pickLost pickKind = 4
 )
 
 type picked struct {
 	kind     pickKind
 	chatID   int64
 	member   string
-	at       int64 // wait: bot budget frees; idle: next delayed destination (-1 none)
+	owner    string // the lease token the call is in flight under
+	at       int64  // wait: bot budget frees; idle: next delayed destination (-1 none)
 	inflight int64
 	ready    int64
 }
 
-func (o *Outbox) pick(ctx context.Context, botID int64, paid bool, now time.Time) (picked, error) {
+func (o *Outbox) pick(ctx context.Context, botID int64, token string, paid bool, now time.Time) (picked, error) {
 	k, l := o.keys, o.opts.Limits
 	bot, pd, pv := l.bot(), l.paid(), l.private()
 	gc, gw := l.group()
-	// A call still in flight after this (Clock time) belongs to a dead pump.
-	deadline := now.Add(time.Duration(float64(2*o.opts.CallTimeout+10*time.Second) * o.opts.ClockRate)).UnixMilli()
 	paidFlag := "0"
 	if paid {
 		paidFlag = "1"
 	}
 	res, err := pickScript.Run(ctx, o.rdb,
-		[]string{k.ready(botID), k.delayed(botID), k.inflight(botID), k.botTAT(botID), k.paidTAT(botID)},
+		[]string{k.ready(botID), k.delayed(botID), k.inflight(botID), k.botTAT(botID), k.paidTAT(botID), k.lock(botID), k.owner(botID)},
 		now.UnixMilli(), k.bot(botID), bot.intervalMs, bot.burst, pd.intervalMs, pd.burst,
-		pv.intervalMs, pv.burst, gc, gw, deadline, paidFlag, 64).Slice()
+		pv.intervalMs, pv.burst, gc, gw, paidFlag, 64, token).Slice()
 	if err != nil {
 		return picked{}, fmt.Errorf("outbox: pick: %w", err)
 	}
-	p := picked{kind: pickKind(res[0].(int64))}
+	p := picked{kind: pickKind(res[0].(int64)), owner: token}
 	switch p.kind {
 	case pickSend:
 		p.chatID, _ = strconv.ParseInt(res[1].(string), 10, 64)
@@ -248,7 +261,8 @@ func (o *Outbox) pick(ctx context.Context, botID int64, paid bool, now time.Time
 // stamps the group window with the completion time (never earlier than when
 // Telegram counted it), pauses the destination if asked, and puts the
 // destination back into ready or delayed. A destination no longer in flight
-// (given up by an expired deadline) is left to whoever holds it now.
+// under the caller's token (freed by a pump that took the lease over) is
+// left to whoever holds it now.
 var doneScript = redis.NewScript(`
 local now = tonumber(ARGV[5])
 if ARGV[3] == '1' then redis.call('ZREM', KEYS[4], ARGV[2]) end
@@ -258,7 +272,9 @@ if ccost > 0 and tonumber(ARGV[1]) < 0 then
 end
 local pause = tonumber(ARGV[4])
 if pause > now then redis.call('SET', KEYS[6], ARGV[4], 'PX', math.ceil(pause - now) + 1000) end
-if redis.call('ZREM', KEYS[3], ARGV[1]) == 1 then
+if redis.call('HGET', KEYS[8], ARGV[1]) == ARGV[7] then
+  redis.call('HDEL', KEYS[8], ARGV[1])
+  redis.call('ZREM', KEYS[3], ARGV[1])
   local h = redis.call('ZRANGE', KEYS[4], 0, 0, 'WITHSCORES')
   if h[1] then
     if pause > now then redis.call('ZADD', KEYS[2], pause, ARGV[1]) else redis.call('ZADD', KEYS[1], h[2], ARGV[1]) end
@@ -269,7 +285,7 @@ redis.call('LTRIM', KEYS[7], 0, 0)
 redis.call('PEXPIRE', KEYS[7], 60000)
 return 1`)
 
-func (o *Outbox) done(ctx context.Context, botID, chatID int64, member string, chatCost int, remove bool, pauseUntil time.Time) error {
+func (o *Outbox) done(ctx context.Context, botID, chatID int64, owner, member string, chatCost int, remove bool, pauseUntil time.Time) error {
 	k := o.keys
 	rm := "0"
 	if remove {
@@ -280,12 +296,49 @@ func (o *Outbox) done(ctx context.Context, botID, chatID int64, member string, c
 		pause = pauseUntil.UnixMilli()
 	}
 	return doneScript.Run(ctx, o.rdb,
-		[]string{k.ready(botID), k.delayed(botID), k.inflight(botID), k.q(botID, chatID), k.win(botID, chatID), k.pause(botID, chatID), k.wake(botID)},
-		chatID, member, rm, pause, o.clock.Now().UnixMilli(), chatCost).Err()
+		[]string{k.ready(botID), k.delayed(botID), k.inflight(botID), k.q(botID, chatID), k.win(botID, chatID), k.pause(botID, chatID), k.wake(botID), k.owner(botID)},
+		chatID, member, rm, pause, o.clock.Now().UnixMilli(), chatCost, owner).Err()
+}
+
+// reclaimScript frees destinations in flight under another token than
+// ARGV[2] (every one when ARGV[3] is '1'): their calls' pump is dead or has
+// lost the lease, so nobody will finish them. Each goes back to ready with
+// its head message, whose row the next claim finds 'sending' and resolves
+// by the delivery rule.
+var reclaimScript = redis.NewScript(`
+local n = 0
+for _, chat in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+  if ARGV[3] == '1' or redis.call('HGET', KEYS[3], chat) ~= ARGV[2] then
+    redis.call('ZREM', KEYS[2], chat)
+    redis.call('HDEL', KEYS[3], chat)
+    local h = redis.call('ZRANGE', ARGV[1] .. 'q:' .. chat, 0, 0, 'WITHSCORES')
+    if h[1] then redis.call('ZADD', KEYS[1], h[2], chat) end
+    n = n + 1
+  end
+end
+return n`)
+
+// reclaim frees the destinations another pump left in flight (all of them
+// when all is set: the caller knows none of its own calls is running) and
+// answers how many.
+func (o *Outbox) reclaim(ctx context.Context, botID int64, token string, all bool) (int, error) {
+	k := o.keys
+	flag := "0"
+	if all {
+		flag = "1"
+	}
+	n, err := reclaimScript.Run(ctx, o.rdb, []string{k.ready(botID), k.inflight(botID), k.owner(botID)}, k.bot(botID), token, flag).Int()
+	if err != nil {
+		return 0, fmt.Errorf("outbox: reclaim in-flight sends: %w", err)
+	}
+	return n, nil
 }
 
 // idle reports when the bot has work next: 0 now, a Clock ms time, or -1
 // for none (then the bot leaves the active set, atomically with the check).
+// A destination still in flight counts as work due when it was picked, so a
+// run that ends with one left over (failed book-keeping, or a pump that
+// lost its lease) is followed at once by a run that takes it over.
 var idleScript = redis.NewScript(`
 if redis.call('ZCARD', KEYS[1]) > 0 then return 0 end
 local best = -1
@@ -320,5 +373,11 @@ func (o *Outbox) kick(ctx context.Context, tenantID uuid.UUID, botID int64, at t
 	if err != nil || n == 0 {
 		return err
 	}
-	return o.enqueuePump(ctx, tenantID, botID, in)
+	if err := o.enqueuePump(ctx, tenantID, botID, in); err != nil {
+		// No task stands behind the key: drop it so the next kick (or the
+		// sweeper) is not held off by it.
+		_ = o.rdb.Del(context.WithoutCancel(ctx), o.keys.kick(botID)).Err()
+		return err
+	}
+	return nil
 }

@@ -63,11 +63,11 @@ func (o *Outbox) sendOne(ctx context.Context, p pumpPayload, pk picked) {
 	id, cst, err := parseMember(pk.member)
 	if err != nil {
 		log.Error("outbox: dropping malformed queue entry", "error", err)
-		_ = o.done(bctx, p.BotID, pk.chatID, pk.member, 0, true, time.Time{})
+		_ = o.done(bctx, p.BotID, pk.chatID, pk.owner, pk.member, 0, true, time.Time{})
 		return
 	}
 	retryLater := func(d time.Duration) {
-		if err := o.done(bctx, p.BotID, pk.chatID, pk.member, cst.chat, false, o.clock.Now().Add(d)); err != nil {
+		if err := o.done(bctx, p.BotID, pk.chatID, pk.owner, pk.member, cst.chat, false, o.clock.Now().Add(d)); err != nil {
 			log.Error("outbox: requeue", "error", err)
 		}
 	}
@@ -85,11 +85,11 @@ func (o *Outbox) sendOne(ctx context.Context, p pumpPayload, pk picked) {
 	}
 	switch action {
 	case claimSkip:
-		_ = o.done(bctx, p.BotID, pk.chatID, pk.member, 0, true, time.Time{})
+		_ = o.done(bctx, p.BotID, pk.chatID, pk.owner, pk.member, 0, true, time.Time{})
 		return
 	case claimUnknown:
 		log.Warn("outbox: bulk message interrupted mid-call marked unknown", "message_id", id)
-		_ = o.done(bctx, p.BotID, pk.chatID, pk.member, 0, true, time.Time{})
+		_ = o.done(bctx, p.BotID, pk.chatID, pk.owner, pk.member, 0, true, time.Time{})
 		o.runHooks(bctx, c, outcome{Status: "unknown"}, nil, 0)
 		return
 	}
@@ -186,15 +186,21 @@ func backoff(failures int) time.Duration {
 func (o *Outbox) record(ctx context.Context, c claimed, pk picked, out outcome, result json.RawMessage, migrate int64, pauseUntil time.Time) {
 	log := o.log.With("tenant_id", c.TenantID, "bot_id", c.BotID, "chat_id", c.ChatID, "message_id", c.ID)
 	_, cst, _ := parseMember(pk.member)
-	if err := o.finish(ctx, c, out); err != nil {
+	if err := o.finish(ctx, c, out); errors.Is(err, errSuperseded) {
+		// This pump lost the lease during the call and another one has taken
+		// the message over (and resolved this call by the delivery rule):
+		// the row and the queue are its business now.
+		log.Warn("outbox: outcome of a call taken over by another pump dropped", "status", out.Status)
+		return
+	} else if err != nil {
 		// The row stays 'sending' and the message stays queued: the next
 		// pick resolves it by the interrupted-call rule.
 		log.Error("outbox: record outcome", "error", err)
-		_ = o.done(ctx, c.BotID, pk.chatID, pk.member, cst.chat, false, o.clock.Now().Add(time.Second))
+		_ = o.done(ctx, c.BotID, pk.chatID, pk.owner, pk.member, cst.chat, false, o.clock.Now().Add(time.Second))
 		return
 	}
 	final := out.Status != "queued"
-	if err := o.done(ctx, c.BotID, pk.chatID, pk.member, cst.chat, final, pauseUntil); err != nil {
+	if err := o.done(ctx, c.BotID, pk.chatID, pk.owner, pk.member, cst.chat, final, pauseUntil); err != nil {
 		log.Error("outbox: update queue", "error", err)
 	}
 	if final {

@@ -3,6 +3,7 @@ package outbox
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -21,35 +22,48 @@ type rowIn struct {
 	Cost   cost
 }
 
-// insert records a new message, or finds the one already recorded under
-// its idempotency key; it answers the row's id, status and sequence.
+// insert records a new message in its own transaction (see insertTx).
 func (o *Outbox) insert(ctx context.Context, r rowIn) (uuid.UUID, string, int64, error) {
+	var id uuid.UUID
+	var status string
+	var seq int64
+	err := o.db.InTenant(ctx, r.Msg.TenantID, func(tx pgx.Tx) error {
+		var err error
+		id, status, seq, err = insertTx(ctx, tx, r)
+		return err
+	})
+	if err != nil {
+		return uuid.Nil, "", 0, fmt.Errorf("outbox: record message: %w", err)
+	}
+	return id, status, seq, nil
+}
+
+// insertTx records a new message, or finds the one already recorded under
+// its idempotency key; it answers the row's id, status and sequence. The
+// insert never fails on a repeated key, so it cannot abort a caller's
+// transaction.
+func insertTx(ctx context.Context, tx pgx.Tx, r rowIn) (uuid.UUID, string, int64, error) {
 	m := r.Msg
 	var key *string
 	if m.IdempotencyKey != "" {
 		key = &m.IdempotencyKey
 	}
 	id, status, seq := r.ID, "", r.Seq
-	err := o.db.InTenant(ctx, m.TenantID, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, `
-			INSERT INTO outbox_messages (id, tenant_id, bot_id, chat_id, thread_id, method, params, priority, kind, ref, idempotency_key, seq, cost)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-			ON CONFLICT (tenant_id, bot_id, idempotency_key) DO NOTHING
-			RETURNING status`,
-			r.ID, m.TenantID, m.BotID, m.ChatID, m.ThreadID, m.Method, r.Params, int(m.Priority), m.Kind, m.Ref, key, r.Seq, r.Cost.chat,
-		).Scan(&status)
-		if !db.IsNotFound(err) {
-			return err
-		}
-		return tx.QueryRow(ctx, `
-			SELECT id, status, seq FROM outbox_messages
-			WHERE tenant_id = $1 AND bot_id = $2 AND idempotency_key = $3`,
-			m.TenantID, m.BotID, m.IdempotencyKey).Scan(&id, &status, &seq)
-	})
-	if err != nil {
-		return uuid.Nil, "", 0, fmt.Errorf("outbox: record message: %w", err)
+	err := tx.QueryRow(ctx, `
+		INSERT INTO outbox_messages (id, tenant_id, bot_id, chat_id, thread_id, method, params, priority, kind, ref, idempotency_key, seq, cost)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+		ON CONFLICT (tenant_id, bot_id, idempotency_key) DO NOTHING
+		RETURNING status`,
+		r.ID, m.TenantID, m.BotID, m.ChatID, m.ThreadID, m.Method, r.Params, int(m.Priority), m.Kind, m.Ref, key, r.Seq, r.Cost.chat,
+	).Scan(&status)
+	if !db.IsNotFound(err) {
+		return id, status, seq, err
 	}
-	return id, status, seq, nil
+	err = tx.QueryRow(ctx, `
+		SELECT id, status, seq FROM outbox_messages
+		WHERE tenant_id = $1 AND bot_id = $2 AND idempotency_key = $3`,
+		m.TenantID, m.BotID, m.IdempotencyKey).Scan(&id, &status, &seq)
+	return id, status, seq, err
 }
 
 // claimed is a message taken for a call.
@@ -136,9 +150,14 @@ type outcome struct {
 	Latency     time.Duration
 }
 
-// finish records an outcome; a 'blocked' outcome on a private chat also
-// marks the bot chat unreachable and unsubscribed and logs a bot_blocked
-// event, in the same transaction.
+// errSuperseded: the row is no longer in the state the call claimed it in
+// (another pump took the message over after this one lost its lease).
+var errSuperseded = errors.New("outbox: call superseded")
+
+// finish records an outcome, only if the row is still in the attempt the
+// call claimed (else errSuperseded); a 'blocked' outcome on a private chat
+// also marks the bot chat unreachable and unsubscribed and logs a
+// bot_blocked event, in the same transaction.
 func (o *Outbox) finish(ctx context.Context, c claimed, out outcome) error {
 	throttled := 0
 	if out.Throttled {
@@ -157,14 +176,20 @@ func (o *Outbox) finish(ctx context.Context, c claimed, out outcome) error {
 		ids = []int64{}
 	}
 	err := o.db.InTenant(ctx, c.TenantID, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `
+		tag, err := tx.Exec(ctx, `
 			UPDATE outbox_messages SET status = $3, throttled = throttled + $4, error_code = $5,
 			       error_description = $6, message_ids = $7, latency_ms = $8,
 			       finished_at = CASE WHEN $3 = 'queued' THEN NULL ELSE now() END
-			WHERE tenant_id = $1 AND id = $2`,
-			c.TenantID, c.ID, out.Status, throttled, code, desc, ids, int(out.Latency.Milliseconds()))
-		if err != nil || out.Status != "blocked" {
+			WHERE tenant_id = $1 AND id = $2 AND status = 'sending' AND attempts = $9`,
+			c.TenantID, c.ID, out.Status, throttled, code, desc, ids, int(out.Latency.Milliseconds()), c.Attempts)
+		if err != nil {
 			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return errSuperseded
+		}
+		if out.Status != "blocked" {
+			return nil
 		}
 		var contactID uuid.UUID
 		err = tx.QueryRow(ctx, `
@@ -183,10 +208,10 @@ func (o *Outbox) finish(ctx context.Context, c claimed, out outcome) error {
 			VALUES ($1, $2, $3, 'bot_blocked', $4)`, c.TenantID, contactID, c.BotID, payload)
 		return err
 	})
-	if err != nil {
+	if err != nil && !errors.Is(err, errSuperseded) {
 		return fmt.Errorf("outbox: record outcome of %s: %w", c.ID, err)
 	}
-	return nil
+	return err
 }
 
 // DayStats are one bot's counters for one UTC day.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
@@ -18,17 +17,18 @@ func NewSweepTask() *asynq.Task { return asynq.NewTask(TaskSweep, nil) }
 
 // Sweeper is the periodic job the lead registers on the scheduler.
 func (o *Outbox) Sweeper() queue.Periodic {
-	return queue.Periodic{Name: "outbox-sweep", Every: 15 * time.Second, Task: NewSweepTask, Queue: queue.Default}
+	return queue.Periodic{Name: "outbox-sweep", Every: o.opts.SweepEvery, Task: NewSweepTask, Queue: queue.Default}
 }
 
 func (o *Outbox) handleSweep(ctx context.Context, _ *asynq.Task) error {
 	return o.Sweep(ctx)
 }
 
-// Sweep re-kicks bots with queued work and no pump (a killed worker), puts
-// open rows Redis may have lost back into their queues, and prunes old
-// finished rows. Interrupted calls are resolved by the pump it kicks
-// (bulk: 'unknown'; live: sent again).
+// Sweep re-kicks bots with queued work and no pump (a killed worker), queues
+// EnqueueTx messages whose AfterCommit never came, puts open rows Redis may
+// have lost back into their queues, and prunes old finished rows.
+// Interrupted calls are resolved by the pump it kicks, which takes over what
+// the dead pump left in flight (bulk: 'unknown'; live: sent again).
 func (o *Outbox) Sweep(ctx context.Context) error {
 	active, err := o.rdb.HGetAll(ctx, o.keys.active()).Result()
 	if err != nil {
@@ -50,6 +50,9 @@ func (o *Outbox) Sweep(ctx context.Context) error {
 				return fmt.Errorf("outbox: sweep: kick bot %d: %w", botID, err)
 			}
 		}
+	}
+	if err := o.sweepPending(ctx); err != nil {
+		return fmt.Errorf("outbox: sweep: pending: %w", err)
 	}
 	if err := o.reindexStale(ctx); err != nil {
 		return err

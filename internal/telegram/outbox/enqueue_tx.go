@@ -1,0 +1,241 @@
+package outbox
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
+)
+
+// EnqueueTx records m inside the caller's transaction tx — a db.InTenant
+// transaction of m.TenantID in which the caller writes its own rows — with
+// Enqueue's validation and idempotency key semantics. The message is not
+// queued yet: after tx commits the caller calls AfterCommit with the ids, so
+// no call is made, and no result hook runs, before the caller's rows exist.
+// If AfterCommit never comes (a crash right after the commit, a Redis error)
+// the sweeper queues the committed row after Options.CommitGrace; if tx rolls
+// back nothing is sent.
+func (o *Outbox) EnqueueTx(ctx context.Context, tx pgx.Tx, m Message) (uuid.UUID, error) {
+	row, err := o.prepare(ctx, m)
+	if err != nil {
+		return uuid.Nil, err
+	}
+	id, status, seq, err := insertTx(ctx, tx, row)
+	if err != nil {
+		return uuid.Nil, fmt.Errorf("outbox: record message: %w", err)
+	}
+	if status != "queued" && status != "sending" {
+		return id, nil // an idempotent repeat of a finished message
+	}
+	// Noted before the commit, so that the sweeper knows the message exists
+	// even if the process dies between the commit and AfterCommit.
+	p := pendingEntry{TenantID: m.TenantID, BotID: m.BotID, ChatID: m.ChatID,
+		entry: entry{ID: id, Cost: row.Cost, Priority: m.Priority, Seq: seq}}
+	_, err = o.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+		pipe.HSet(ctx, o.keys.pending(), id.String(), p.encode())
+		pipe.ZAdd(ctx, o.keys.pendingAt(), redis.Z{Score: float64(o.clock.Now().UnixMilli()), Member: id.String()})
+		return nil
+	})
+	if err != nil {
+		return uuid.Nil, fmt.Errorf("outbox: enqueue: note pending: %w", err)
+	}
+	return id, nil
+}
+
+// AfterCommit queues messages recorded by EnqueueTx once the transaction
+// that recorded them has committed, and wakes their bots' pumps. Ids it does
+// not know (already queued by the sweeper or an earlier call, or idempotent
+// repeats of finished messages) are skipped. Call it only after a successful
+// commit; an error is worth a log line, not a failure of the caller's work:
+// the sweeper queues the messages after Options.CommitGrace.
+func (o *Outbox) AfterCommit(ctx context.Context, ids ...uuid.UUID) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	fields := make([]string, len(ids))
+	for i, id := range ids {
+		fields[i] = id.String()
+	}
+	vals, err := o.rdb.HMGet(ctx, o.keys.pending(), fields...).Result()
+	if err != nil {
+		return fmt.Errorf("outbox: after commit: %w", err)
+	}
+	var found []pendingEntry
+	for _, v := range vals {
+		if s, ok := v.(string); ok {
+			if p, err := parsePending(s); err == nil {
+				found = append(found, p)
+			}
+		}
+	}
+	if err := o.indexPending(ctx, found); err != nil {
+		return fmt.Errorf("outbox: after commit: %w", err)
+	}
+	if err := o.dropPending(ctx, fields...); err != nil {
+		return fmt.Errorf("outbox: after commit: %w", err)
+	}
+	return nil
+}
+
+// indexPending puts committed messages into their queues and kicks each bot
+// once.
+func (o *Outbox) indexPending(ctx context.Context, ps []pendingEntry) error {
+	bots := map[int64]uuid.UUID{}
+	for _, p := range ps {
+		if err := o.push(ctx, p.TenantID, p.BotID, p.ChatID, p.entry); err != nil {
+			return fmt.Errorf("index: %w", err)
+		}
+		bots[p.BotID] = p.TenantID
+	}
+	for botID, tenantID := range bots {
+		if err := o.kick(ctx, tenantID, botID, o.clock.Now()); err != nil {
+			return fmt.Errorf("kick: %w", err)
+		}
+	}
+	return nil
+}
+
+func (o *Outbox) dropPending(ctx context.Context, ids ...string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	members := make([]any, len(ids))
+	for i, id := range ids {
+		members[i] = id
+	}
+	_, err := o.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+		pipe.HDel(ctx, o.keys.pending(), ids...)
+		pipe.ZRem(ctx, o.keys.pendingAt(), members...)
+		return nil
+	})
+	return err
+}
+
+// sweepPending queues messages recorded by EnqueueTx whose AfterCommit has
+// not come within CommitGrace, once their rows are committed. A row still
+// invisible is an open or rolled-back transaction: it is looked at again on
+// the next sweep and forgotten after StaleAfter (a row committed later than
+// that is older than StaleAfter, so reindexStale finds it).
+func (o *Outbox) sweepPending(ctx context.Context) error {
+	now := o.clock.Now()
+	due, err := o.rdb.ZRangeByScoreWithScores(ctx, o.keys.pendingAt(), &redis.ZRangeBy{
+		Min: "-inf", Max: strconv.FormatInt(now.Add(-o.opts.CommitGrace).UnixMilli(), 10), Count: 500,
+	}).Result()
+	if err != nil || len(due) == 0 {
+		return err
+	}
+	fields := make([]string, len(due))
+	noted := map[string]time.Time{}
+	for i, z := range due {
+		fields[i] = z.Member.(string)
+		noted[fields[i]] = time.UnixMilli(int64(z.Score))
+	}
+	vals, err := o.rdb.HMGet(ctx, o.keys.pending(), fields...).Result()
+	if err != nil {
+		return err
+	}
+	var drop []string
+	byTenant := map[uuid.UUID][]pendingEntry{}
+	for i, v := range vals {
+		s, _ := v.(string)
+		p, err := parsePending(s)
+		if err != nil {
+			drop = append(drop, fields[i]) // half-written or malformed
+			continue
+		}
+		byTenant[p.TenantID] = append(byTenant[p.TenantID], p)
+	}
+	for tenantID, ps := range byTenant {
+		idList := make([]uuid.UUID, len(ps))
+		for i, p := range ps {
+			idList[i] = p.ID
+		}
+		status := map[uuid.UUID]string{}
+		err := o.db.InTenant(ctx, tenantID, func(tx pgx.Tx) error {
+			rows, err := tx.Query(ctx, `SELECT id, status FROM outbox_messages WHERE tenant_id = $1 AND id = ANY($2)`, tenantID, idList)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var id uuid.UUID
+				var st string
+				if err := rows.Scan(&id, &st); err != nil {
+					return err
+				}
+				status[id] = st
+			}
+			return rows.Err()
+		})
+		if err != nil {
+			return err
+		}
+		var open []pendingEntry
+		for _, p := range ps {
+			st, ok := status[p.ID]
+			switch {
+			case st == "queued" || st == "sending":
+				open = append(open, p)
+				drop = append(drop, p.ID.String())
+			case ok || now.Sub(noted[p.ID.String()]) > o.opts.StaleAfter:
+				drop = append(drop, p.ID.String())
+			}
+		}
+		if len(open) > 0 {
+			o.log.Warn("outbox: queued messages whose AfterCommit never came", "tenant_id", tenantID, "messages", len(open))
+		}
+		if err := o.indexPending(ctx, open); err != nil {
+			return err
+		}
+	}
+	return o.dropPending(ctx, drop...)
+}
+
+// pendingEntry is what the sweeper and AfterCommit need to queue a message
+// recorded by EnqueueTx.
+type pendingEntry struct {
+	TenantID uuid.UUID
+	BotID    int64
+	ChatID   int64
+	entry
+}
+
+func (p pendingEntry) encode() string {
+	return fmt.Sprintf("%s|%d|%d|%s|%d|%d|%d|%d", p.TenantID, p.BotID, p.ChatID, p.ID, p.Cost.chat, p.Cost.bot, p.Priority, p.Seq)
+}
+
+func parsePending(s string) (pendingEntry, error) {
+	f := strings.Split(s, "|")
+	bad := fmt.Errorf("outbox: bad pending entry %q", s)
+	if len(f) != 8 {
+		return pendingEntry{}, bad
+	}
+	var p pendingEntry
+	var err error
+	n := make([]int64, 0, 6)
+	for _, i := range []int{1, 2, 4, 5, 6, 7} {
+		v, perr := strconv.ParseInt(f[i], 10, 64)
+		if perr != nil {
+			return pendingEntry{}, bad
+		}
+		n = append(n, v)
+	}
+	if p.TenantID, err = uuid.Parse(f[0]); err != nil {
+		return pendingEntry{}, bad
+	}
+	if p.ID, err = uuid.Parse(f[3]); err != nil {
+		return pendingEntry{}, bad
+	}
+	p.BotID, p.ChatID = n[0], n[1]
+	p.Cost = cost{chat: int(n[2]), bot: int(n[3])}
+	p.Priority, p.Seq = Priority(n[4]), n[5]
+	if !p.Priority.valid() || p.BotID <= 0 {
+		return pendingEntry{}, bad
+	}
+	return p, nil
+}
