@@ -61,9 +61,32 @@ func ticketID(c *fiber.Ctx) (uuid.UUID, error) {
 	return id, nil
 }
 
+type bindCodeRequest struct {
+	RequestTypes []string `json:"request_types"`
+}
+
+// bindCode issues a bind code; the optional body limits the group to
+// request types of the tenant's routing menu.
 func (h *Handler) bindCode(c *fiber.Ctx) error {
 	p := auth.PrincipalOf(c)
-	code, err := h.s.CreateBindCode(c.UserContext(), p.TenantID, p.UserID)
+	var req bindCodeRequest
+	if len(c.Body()) > 0 {
+		if err := httpx.DecodeJSON(c, &req); err != nil {
+			return err
+		}
+	}
+	known := map[string]bool{}
+	for _, rt := range h.s.settings(c.UserContext(), p.TenantID).Support.RequestTypes {
+		known[rt.Key] = true
+	}
+	var v httpx.Validator
+	for _, k := range req.RequestTypes {
+		v.Check(known[k], "request_types", "unknown_request_type", "not a request type of the tenant: "+k)
+	}
+	if err := v.Err(); err != nil {
+		return err
+	}
+	code, err := h.s.CreateBindCodeFor(c.UserContext(), p.TenantID, p.UserID, req.RequestTypes)
 	if err != nil {
 		return err
 	}

@@ -96,13 +96,15 @@ func (s *Service) HandleUserMessage(ctx context.Context, in *telegram.Inbound) e
 		return err
 	}
 	log := s.log.With("tenant_id", in.TenantID, "bot_id", in.BotID)
+	types := s.settings(ctx, in.TenantID).Support.RequestTypes
 	var newTicket *ticketRow
 	var ask *topicRow
 	var askCard contactCard
 	var lang string
+	var menu bool
 	err = s.db.InTenant(ctx, in.TenantID, func(tx pgx.Tx) error {
-		newTicket, ask = nil, nil
-		staffChat, err := staffGroupOf(ctx, tx, in.BotID)
+		newTicket, ask, menu = nil, nil, false
+		anyStaff, err := staffGroupOf(ctx, tx, in.BotID)
 		if err != nil {
 			return err
 		}
@@ -111,24 +113,53 @@ func (s *Service) HandleUserMessage(ctx context.Context, in *telegram.Inbound) e
 			return err
 		}
 		lang = card.Language
-		var topic *topicRow
-		if staffChat != 0 {
-			if topic, err = lockTopic(ctx, tx, in.BotID, in.ContactID); err != nil {
-				return err
-			}
-			if topic == nil {
-				var started bool
-				if topic, started, err = s.startTopic(ctx, tx, in, staffChat, now); err != nil {
-					return err
-				}
-				if started {
-					ask, askCard = topic, card
-				}
-			}
-		}
 		ticket, err := openTicket(ctx, tx, in.BotID, in.ContactID)
 		if err != nil {
 			return err
+		}
+		var topic *topicRow
+		if anyStaff != 0 {
+			if topic, err = lockTopic(ctx, tx, in.BotID, in.ContactID); err != nil {
+				return err
+			}
+		}
+		// First contact with a routing menu: the topic waits for the
+		// person's choice (or RouteWait, after which it goes untyped).
+		waiting := false
+		if topic == nil && len(types) > 0 {
+			switch {
+			case ticket == nil:
+				waiting, menu = true, true
+			case ticket.RoutePending && now.Sub(ticket.OpenedAt) < s.opts.RouteWait:
+				waiting = true
+			case ticket.RoutePending:
+				if _, err := tx.Exec(ctx, `UPDATE support_tickets SET route_pending = false WHERE id = $1`, ticket.ID); err != nil {
+					return fmt.Errorf("store: route timeout: %w", err)
+				}
+			}
+		}
+		if anyStaff != 0 && topic == nil && !waiting {
+			reqType := ""
+			if ticket != nil {
+				reqType = ticket.RequestType
+			}
+			staffChat, err := pickGroup(ctx, tx, in.BotID, reqType)
+			if err != nil {
+				return err
+			}
+			var started bool
+			if topic, started, err = s.startTopic(ctx, tx, in, staffChat, now); err != nil {
+				return err
+			}
+			if started {
+				ask, askCard = topic, card
+			}
+			if ticket != nil && ticket.TopicID == nil {
+				// A ticket that waited for the routing menu gets its topic.
+				if _, err := tx.Exec(ctx, `UPDATE support_tickets SET topic_id = $2 WHERE id = $1`, ticket.ID, topic.ID); err != nil {
+					return fmt.Errorf("store: link ticket: %w", err)
+				}
+			}
 		}
 		if ticket == nil {
 			var topicID *uuid.UUID
@@ -138,6 +169,11 @@ func (s *Service) HandleUserMessage(ctx context.Context, in *telegram.Inbound) e
 			if ticket, err = insertTicket(ctx, tx, in.TenantID, in.BotID, in.ContactID, topicID, now); err != nil {
 				return err
 			}
+			if waiting {
+				if _, err := tx.Exec(ctx, `UPDATE support_tickets SET route_pending = true WHERE id = $1`, ticket.ID); err != nil {
+					return fmt.Errorf("store: route pending: %w", err)
+				}
+			}
 			newTicket = ticket
 		}
 		source := fmt.Sprintf("tg:%d:%d:%d", in.BotID, in.ChatID, in.Message.MessageID)
@@ -145,6 +181,9 @@ func (s *Service) HandleUserMessage(ctx context.Context, in *telegram.Inbound) e
 		m := &message{TicketID: ticket.ID, Direction: "in", UserChatID: in.ChatID, UserMessageID: &msgID,
 			AuthorContactID: &in.ContactID, AuthorName: displayName(card), Kind: kind, Text: in.Text,
 			Relay: "none", Source: &source, Raw: in.Raw}
+		if waiting && anyStaff != 0 {
+			m.Relay = "pending" // relayed once the routed topic exists
+		}
 		if topic != nil {
 			m.Relay = "pending"
 			// The person writes again: a later failed relay may note a block again.
@@ -155,7 +194,7 @@ func (s *Service) HandleUserMessage(ctx context.Context, in *telegram.Inbound) e
 		}
 		fresh, err := insertMessage(ctx, tx, in.TenantID, m, now)
 		if err != nil || !fresh {
-			newTicket = nil
+			newTicket, menu = nil, false
 			return err // stored (and relayed) by an earlier attempt
 		}
 		if topic == nil {
@@ -176,7 +215,12 @@ func (s *Service) HandleUserMessage(ctx context.Context, in *telegram.Inbound) e
 	if newTicket != nil {
 		log.Info("support: ticket opened", "ticket_id", newTicket.ID)
 		text := s.texts.Text(ctx, in.TenantID, TextReceived, lang, map[string]string{"ticket_no": strconv.FormatInt(newTicket.No, 10)})
-		return s.notify(ctx, in.TenantID, in.BotID, in.ChatID, text, "support:received:"+newTicket.ID.String())
+		if err := s.notify(ctx, in.TenantID, in.BotID, in.ChatID, text, "support:received:"+newTicket.ID.String()); err != nil {
+			return err
+		}
+		if menu {
+			return s.sendRouteMenu(ctx, in, newTicket.ID, types, lang)
+		}
 	}
 	return nil
 }
@@ -447,9 +491,18 @@ func (s *Service) noteBlocked(ctx context.Context, r outbox.Result, tx pgx.Tx, m
 
 // notify sends a tenant text to the person (Live, once per key).
 func (s *Service) notify(ctx context.Context, tenantID uuid.UUID, botID, chatID int64, text, key string) error {
-	_, err := s.ob.Enqueue(ctx, outbox.Message{TenantID: tenantID, BotID: botID, ChatID: chatID, Method: "sendMessage",
-		Params: params(map[string]any{"text": text}), Priority: outbox.Live, Kind: kindNotice, IdempotencyKey: key})
+	_, err := s.ob.Enqueue(ctx, outboxText(tenantID, botID, chatID, text, nil, key))
 	return err
+}
+
+// outboxText is a text (with an optional reply markup) to the person.
+func outboxText(tenantID uuid.UUID, botID, chatID int64, text string, markup any, key string) outbox.Message {
+	p := map[string]any{"text": text}
+	if markup != nil {
+		p["reply_markup"] = markup
+	}
+	return outbox.Message{TenantID: tenantID, BotID: botID, ChatID: chatID, Method: "sendMessage",
+		Params: params(p), Priority: outbox.Live, Kind: kindNotice, IdempotencyKey: key}
 }
 
 func displayName(c contactCard) string {

@@ -80,6 +80,10 @@ type Options struct {
 	Settings SettingsSource
 	// CSATWindow is how long a CSAT question takes answers (default 7 days).
 	CSATWindow time.Duration
+	// RouteWait: a first message whose person has not chosen a request
+	// type from the routing menu by then goes to a staff group untyped on
+	// their next message (default 10 min).
+	RouteWait time.Duration
 	// MaxFileBytes caps the file proxy (default 20 MB, the Bot API's
 	// download limit).
 	MaxFileBytes int64
@@ -111,6 +115,9 @@ func (o *Options) defaults() {
 	}
 	if o.CSATWindow <= 0 {
 		o.CSATWindow = 7 * 24 * time.Hour
+	}
+	if o.RouteWait <= 0 {
+		o.RouteWait = 10 * time.Minute
 	}
 	if o.MaxFileBytes <= 0 {
 		o.MaxFileBytes = 20 << 20

@@ -24,6 +24,7 @@ const PurposeStaff = "staff_support"
 type Routes interface {
 	SetFallback(h telegram.Handler)
 	RegisterGroupHandler(purpose string, h telegram.Handler)
+	RegisterCallbackPrefix(prefix string, h telegram.Handler)
 }
 
 // Attach makes the desk the support relay for private messages and the
@@ -32,6 +33,7 @@ func (s *Service) Attach(p Routes) {
 	p.SetFallback(s.HandleUserMessage)
 	p.RegisterGroupHandler("", s.HandleBind)
 	p.RegisterGroupHandler(PurposeStaff, s.HandleStaffMessage)
+	p.RegisterCallbackPrefix(routePrefix, s.HandleRoute)
 }
 
 // HandleStaffMessage handles a message in a staff group's topic: an agent's
@@ -212,15 +214,24 @@ type BindCode struct {
 
 // CreateBindCode issues a one-time staff-group bind code; only its hash is kept.
 func (s *Service) CreateBindCode(ctx context.Context, tenantID, userID uuid.UUID) (BindCode, error) {
+	return s.CreateBindCodeFor(ctx, tenantID, userID, nil)
+}
+
+// CreateBindCodeFor issues a bind code for a group that takes only the
+// given request types (none: every type).
+func (s *Service) CreateBindCodeFor(ctx context.Context, tenantID, userID uuid.UUID, requestTypes []string) (BindCode, error) {
 	code := "sup-" + ids.Token(12)
 	exp := s.clock.Now().Add(s.opts.BindCodeTTL)
 	var by *uuid.UUID
 	if userID != uuid.Nil {
 		by = &userID
 	}
+	if requestTypes == nil {
+		requestTypes = []string{}
+	}
 	err := s.db.InTenant(ctx, tenantID, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO support_bind_codes (id, tenant_id, code_hash, created_by, expires_at, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6)`, ids.New(), tenantID, ids.Hash(code), by, exp, s.clock.Now())
+		_, err := tx.Exec(ctx, `INSERT INTO support_bind_codes (id, tenant_id, code_hash, created_by, expires_at, created_at, request_types)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`, ids.New(), tenantID, ids.Hash(code), by, exp, s.clock.Now(), requestTypes)
 		return err
 	})
 	if err != nil {
@@ -270,8 +281,9 @@ func (s *Service) HandleBind(ctx context.Context, in *telegram.Inbound) error {
 	var reply string
 	err := s.db.InTenant(ctx, in.TenantID, func(tx pgx.Tx) error {
 		var codeID uuid.UUID
-		err := tx.QueryRow(ctx, `SELECT id FROM support_bind_codes WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2`,
-			ids.Hash(strings.TrimSpace(in.Payload)), now).Scan(&codeID)
+		var types []string
+		err := tx.QueryRow(ctx, `SELECT id, request_types FROM support_bind_codes WHERE code_hash = $1 AND used_at IS NULL
+			AND expires_at > $2`, ids.Hash(strings.TrimSpace(in.Payload)), now).Scan(&codeID, &types)
 		if db.IsNotFound(err) {
 			reply = "❌ The bind code is invalid, used or expired. Create a new one in the console."
 			return nil
@@ -308,6 +320,12 @@ func (s *Service) HandleBind(ctx context.Context, in *telegram.Inbound) error {
 			in.BotID, in.ChatID, PurposeStaff, now); err != nil {
 			return fmt.Errorf("store: bind group: %w", err)
 		}
+		if _, err := tx.Exec(ctx, `INSERT INTO support_group_routes (tenant_id, bot_id, chat_id, request_types, updated_at)
+			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, bot_id, chat_id)
+			DO UPDATE SET request_types = EXCLUDED.request_types, updated_at = EXCLUDED.updated_at`,
+			in.TenantID, in.BotID, in.ChatID, types, now); err != nil {
+			return fmt.Errorf("store: group routes: %w", err)
+		}
 		reply = "✅ This group is now the support group: every person who writes to the bot gets a topic here."
 		return nil
 	})
@@ -324,14 +342,26 @@ type StaffGroup struct {
 	Title   string   `json:"title"`
 	Status  string   `json:"status"` // ok or missing_rights
 	Missing []string `json:"missing"`
+	// RequestTypes the group takes (empty: every type).
+	RequestTypes []string `json:"request_types"`
+	// Open counts the group's unresolved tickets (its load); Backlog those
+	// nobody answered yet (status new).
+	Open    int `json:"open"`
+	Backlog int `json:"backlog"`
 }
 
 // StaffGroups lists the tenant's staff groups.
 func (s *Service) StaffGroups(ctx context.Context, tenantID uuid.UUID) ([]StaffGroup, error) {
 	out := []StaffGroup{}
 	err := s.db.InTenant(ctx, tenantID, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT bot_id, chat_id, title, is_forum, bot_status, rights FROM chat_bindings
-			WHERE purpose = $1 ORDER BY created_at`, PurposeStaff)
+		rows, err := tx.Query(ctx, `SELECT b.bot_id, b.chat_id, b.title, b.is_forum, b.bot_status, b.rights,
+			COALESCE(r.request_types, '{}'),
+			(SELECT count(*) FROM support_tickets t JOIN support_topics tp ON tp.id = t.topic_id
+				WHERE tp.bot_id = b.bot_id AND tp.staff_chat_id = b.chat_id AND t.status <> 'resolved'),
+			(SELECT count(*) FROM support_tickets t JOIN support_topics tp ON tp.id = t.topic_id
+				WHERE tp.bot_id = b.bot_id AND tp.staff_chat_id = b.chat_id AND t.status = 'new')
+			FROM chat_bindings b LEFT JOIN support_group_routes r ON r.bot_id = b.bot_id AND r.chat_id = b.chat_id
+			WHERE b.purpose = $1 ORDER BY b.created_at`, PurposeStaff)
 		if err != nil {
 			return err
 		}
@@ -341,7 +371,7 @@ func (s *Service) StaffGroups(ctx context.Context, tenantID uuid.UUID) ([]StaffG
 			var isForum bool
 			var status string
 			var rights json.RawMessage
-			if err := rows.Scan(&g.BotID, &g.ChatID, &g.Title, &isForum, &status, &rights); err != nil {
+			if err := rows.Scan(&g.BotID, &g.ChatID, &g.Title, &isForum, &status, &rights, &g.RequestTypes, &g.Open, &g.Backlog); err != nil {
 				return err
 			}
 			g.Missing = missingRights(isForum, status, rights)

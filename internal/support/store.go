@@ -68,19 +68,22 @@ func insertTopic(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, botID int64
 }
 
 type ticketRow struct {
-	ID        uuid.UUID
-	No        int64
-	Status    string
-	ContactID uuid.UUID
-	BotID     int64
-	TopicID   *uuid.UUID
+	ID           uuid.UUID
+	No           int64
+	Status       string
+	ContactID    uuid.UUID
+	BotID        int64
+	TopicID      *uuid.UUID
+	RequestType  string
+	RoutePending bool
+	OpenedAt     time.Time
 }
 
 func openTicket(ctx context.Context, tx pgx.Tx, botID int64, contactID uuid.UUID) (*ticketRow, error) {
 	var t ticketRow
-	err := tx.QueryRow(ctx, `SELECT id, no, status, contact_id, bot_id, topic_id FROM support_tickets
-		WHERE bot_id = $1 AND contact_id = $2 AND status <> 'resolved'`, botID, contactID).
-		Scan(&t.ID, &t.No, &t.Status, &t.ContactID, &t.BotID, &t.TopicID)
+	err := tx.QueryRow(ctx, `SELECT id, no, status, contact_id, bot_id, topic_id, request_type, route_pending, opened_at
+		FROM support_tickets WHERE bot_id = $1 AND contact_id = $2 AND status <> 'resolved'`, botID, contactID).
+		Scan(&t.ID, &t.No, &t.Status, &t.ContactID, &t.BotID, &t.TopicID, &t.RequestType, &t.RoutePending, &t.OpenedAt)
 	if db.IsNotFound(err) {
 		return nil, nil
 	}
@@ -106,7 +109,7 @@ func latestTicket(ctx context.Context, tx pgx.Tx, topicID uuid.UUID) (*ticketRow
 }
 
 func insertTicket(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, botID int64, contactID uuid.UUID, topicID *uuid.UUID, now time.Time) (*ticketRow, error) {
-	t := ticketRow{ID: ids.New(), Status: "new", ContactID: contactID, BotID: botID, TopicID: topicID}
+	t := ticketRow{ID: ids.New(), Status: "new", ContactID: contactID, BotID: botID, TopicID: topicID, OpenedAt: now}
 	err := tx.QueryRow(ctx, `INSERT INTO support_tickets (id, tenant_id, bot_id, contact_id, topic_id, opened_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING no`, t.ID, tenantID, botID, contactID, topicID, now).Scan(&t.No)
 	if err != nil {
