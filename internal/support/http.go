@@ -2,6 +2,7 @@ package support
 
 import (
 	"errors"
+	"fmt"
 	"mime"
 	"strings"
 	"time"
@@ -26,6 +27,7 @@ func (h *Handler) Routes(api fiber.Router) {
 	api.Get("/support/staff-groups", auth.Require(auth.RoleAdmin), h.staffGroups)
 	api.Get("/support/tickets", auth.Require(auth.RoleAgent), h.list)
 	api.Get("/support/tickets/:id", auth.Require(auth.RoleAgent), h.get)
+	api.Get("/support/tickets/:id/export", auth.Require(auth.RoleAgent), h.export)
 	api.Post("/support/tickets/:id/reply", auth.Require(auth.RoleAgent), h.reply)
 	api.Post("/support/tickets/:id/status", auth.Require(auth.RoleAgent), h.status)
 	api.Get("/support/metrics", auth.Require(auth.RoleAgent), h.metrics)
@@ -108,6 +110,18 @@ func (h *Handler) list(c *fiber.Ctx) error {
 	v.Check(f.Status == "" || f.Status == "new" || f.Status == "in_work" || f.Status == "resolved", "status", "invalid", "one of new, in_work, resolved")
 	v.Check(f.Limit >= 1 && f.Limit <= 100, "limit", "out_of_range", "1 to 100")
 	v.Check(f.Offset >= 0, "offset", "out_of_range", "0 or more")
+	f.Tag = c.Query("tag")
+	v.Check(len(f.Tag) <= 64, "tag", "too_long", "at most 64 characters")
+	if q := c.Query("from"); q != "" {
+		t, ok := parseTime(q)
+		v.Check(ok, "from", "invalid", "RFC 3339 time or YYYY-MM-DD")
+		f.From = t
+	}
+	if q := c.Query("to"); q != "" {
+		t, ok := parseTime(q)
+		v.Check(ok, "to", "invalid", "RFC 3339 time or YYYY-MM-DD")
+		f.To = t
+	}
 	switch a := c.Query("assignee"); a {
 	case "":
 	case "me":
@@ -254,4 +268,28 @@ func (h *Handler) file(c *fiber.Ctx) error {
 	}
 	// fasthttp closes the body (an io.Closer) once it is sent.
 	return c.SendStream(f.Body, size)
+}
+
+// export answers a ticket with its whole history as JSON (default) or as
+// plain text (?format=text), as a download.
+func (h *Handler) export(c *fiber.Ctx) error {
+	id, err := ticketID(c)
+	if err != nil {
+		return err
+	}
+	format := c.Query("format", "json")
+	if format != "json" && format != "text" {
+		return httpx.Invalid(httpx.FieldError{Field: "format", Code: "invalid", Message: "json or text"})
+	}
+	t, msgs, err := h.s.TicketWithMessages(c.UserContext(), auth.PrincipalOf(c).TenantID, id)
+	if err != nil {
+		return problem(err)
+	}
+	name := fmt.Sprintf("ticket-%d.%s", t.No, map[string]string{"json": "json", "text": "txt"}[format])
+	c.Set(fiber.HeaderContentDisposition, mime.FormatMediaType("attachment", map[string]string{"filename": name}))
+	if format == "json" {
+		return c.JSON(fiber.Map{"ticket": t, "messages": msgs})
+	}
+	c.Set(fiber.HeaderContentType, "text/plain; charset=utf-8")
+	return c.SendString(ExportText(t, msgs))
 }

@@ -61,7 +61,11 @@ type TicketFilter struct {
 	Status         string
 	AssigneeUserID *uuid.UUID
 	Unassigned     bool
-	Limit, Offset  int
+	// Tag keeps tickets carrying the tag; From/To keep tickets opened in
+	// [From, To) (zero: unbounded).
+	Tag           string
+	From, To      time.Time
+	Limit, Offset int
 }
 
 const ticketCols = `t.id, t.no, t.bot_id, t.contact_id, trim(c.first_name || ' ' || c.last_name), t.status,
@@ -81,7 +85,10 @@ func (s *Service) Tickets(ctx context.Context, tenantID uuid.UUID, f TicketFilte
 		rows, err := tx.Query(ctx, `SELECT `+ticketCols+` FROM support_tickets t JOIN contacts c ON c.id = t.contact_id
 			WHERE ($1 = '' OR t.status = $1) AND ($2::uuid IS NULL OR t.assignee_user_id = $2)
 			AND (NOT $3 OR (t.assignee_user_id IS NULL AND t.assignee_tg_user_id IS NULL))
-			ORDER BY t.opened_at DESC, t.no DESC LIMIT $4 OFFSET $5`, f.Status, f.AssigneeUserID, f.Unassigned, f.Limit, f.Offset)
+			AND ($6 = '' OR $6 = ANY(t.tags))
+			AND ($7::timestamptz IS NULL OR t.opened_at >= $7) AND ($8::timestamptz IS NULL OR t.opened_at < $8)
+			ORDER BY t.opened_at DESC, t.no DESC LIMIT $4 OFFSET $5`, f.Status, f.AssigneeUserID, f.Unassigned, f.Limit, f.Offset,
+			f.Tag, timeOrNil(f.From), timeOrNil(f.To))
 		if err != nil {
 			return err
 		}
@@ -255,4 +262,11 @@ func (s *Service) exists(ctx context.Context, tenantID, ticketID uuid.UUID) erro
 		}
 		return err
 	})
+}
+
+func timeOrNil(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }
