@@ -13,6 +13,10 @@ import { HomePage } from './pages/Home';
 import { LoginPage } from './pages/Login';
 import { NotFound } from './pages/NotFound';
 import { OperatorPage } from './pages/Operator';
+import { QueuesPage } from './pages/ops/Queues';
+import { TasksPage } from './pages/ops/Tasks';
+import { UsagePage } from './pages/ops/Usage';
+import { WebhooksPage } from './pages/ops/Webhooks';
 import { ResetConfirmPage, ResetRequestPage } from './pages/PasswordReset';
 import { SettingsPage } from './pages/Settings';
 import { SignupPage } from './pages/Signup';
@@ -57,6 +61,10 @@ export function App() {
         <Route path="settings" element={<RequireRole need="admin"><SettingsPage /></RequireRole>} />
         <Route path="settings/texts" element={<RequireRole need="admin"><TextsPage /></RequireRole>} />
         <Route path="operator" element={<RequireRole need="operator"><OperatorPage /></RequireRole>} />
+        <Route path="operator/queues" element={<RequireRole need="operator"><QueuesPage /></RequireRole>} />
+        <Route path="operator/queues/:queue" element={<RequireRole need="operator"><TasksPage /></RequireRole>} />
+        <Route path="operator/bots" element={<RequireRole need="operator"><WebhooksPage /></RequireRole>} />
+        <Route path="operator/usage" element={<RequireRole need="operator"><UsagePage /></RequireRole>} />
         <Route path="account" element={<AccountPage />} />
         <Route path="*" element={<NotFound />} />
       </Route>

@@ -8,7 +8,12 @@ import {
   type CreatedInvite,
   type Invite,
   type ListResponse,
+  type OpsBot,
+  type OpsQueues,
+  type OpsTask,
+  type OpsTaskState,
   type OpsTenant,
+  type OpsUsage,
   type Session,
   type Signup,
   type StaffGroup,
@@ -88,6 +93,21 @@ export function endpoints(c: ApiClient) {
     // operators (served under /ops, outside /api/v1)
     opsTenants: async () => items(await c.get<ListResponse<OpsTenant>>('/ops/tenants', { root: true }), 'tenants'),
     setTenantStatus: (id: string, status: 'active' | 'suspended') => c.patch<OpsTenant>(`/ops/tenants/${enc(id)}`, { status }, { root: true }),
+    opsQueues: async () => {
+      const r = await c.get<OpsQueues>('/ops/queues', { root: true });
+      return { queues: r?.queues ?? [], dead_updates: r?.dead_updates ?? 0 };
+    },
+    pauseQueue: (queue: string, paused: boolean) => c.post<void>(`/ops/queues/${enc(queue)}/${paused ? 'pause' : 'resume'}`, undefined, { root: true }),
+    opsTasks: async (queue: string, state: OpsTaskState) =>
+      items(await c.get<ListResponse<OpsTask>>(`/ops/queues/${enc(queue)}/tasks`, { root: true, query: { state } }), 'tasks'),
+    runTask: (queue: string, id: string) => c.post<void>(`/ops/queues/${enc(queue)}/tasks/${enc(id)}/run`, undefined, { root: true }),
+    deleteTask: (queue: string, id: string) => c.del(`/ops/queues/${enc(queue)}/tasks/${enc(id)}`, { root: true }),
+    opsBots: async (unhealthy: boolean) =>
+      items(await c.get<ListResponse<OpsBot>>('/ops/bots', { root: true, query: unhealthy ? { unhealthy: 'true' } : undefined }), 'bots'),
+    opsUsage: async (days: number) => {
+      const r = await c.get<OpsUsage>('/ops/usage', { root: true, query: { days: String(days) } });
+      return { days: r?.days ?? days, tenants: r?.tenants ?? [] };
+    },
   };
 }
 

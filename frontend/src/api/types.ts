@@ -131,6 +131,73 @@ export interface OpsTenant {
   events_30d: number;
 }
 
+export interface OpsDay {
+  date: string;
+  processed: number;
+  failed: number;
+}
+
+export interface OpsQueue {
+  name: string;
+  size: number;
+  pending: number;
+  active: number;
+  scheduled: number;
+  retry: number;
+  archived: number;
+  paused: boolean;
+  latency_seconds: number;
+  processed_today: number;
+  failed_today: number;
+  history: OpsDay[] | null;
+}
+
+export interface OpsQueues {
+  queues: OpsQueue[];
+  dead_updates: number;
+}
+
+export type OpsTaskState = 'retry' | 'archived';
+
+export interface OpsTask {
+  id: string;
+  queue: string;
+  type: string;
+  state: OpsTaskState | string;
+  last_error: string;
+  retried: number;
+  max_retry: number;
+  last_failed_at?: string | null;
+  next_process_at?: string | null;
+}
+
+export interface OpsBot {
+  bot_id: number;
+  tenant_id: string;
+  tenant_name: string;
+  username: string;
+  status: string;
+  healthy: boolean;
+  pending_update_count: number;
+  last_error_date?: number;
+  last_error_message?: string;
+  check_error?: string;
+}
+
+export interface OpsUsageRow {
+  tenant_id: string;
+  tenant_name: string;
+  updates: number;
+  messages_sent: number;
+  messages_failed: number;
+  throttled: number;
+}
+
+export interface OpsUsage {
+  days: number;
+  tenants: OpsUsageRow[];
+}
+
 /** Lists come bare or wrapped in one named key: {items: [...]}, {members: [...]}, {sessions: [...]}. */
 export type ListResponse<T> = T[] | Record<string, T[] | null | unknown>;
 

@@ -23,7 +23,7 @@ describe('role rules', () => {
       '/', '/inbox', '/support/canned', '/support/staff-groups', '/support/metrics', '/team', '/bots', '/settings', '/settings/texts', '/account',
     ]);
     expect(paths('agent')).toEqual(['/', '/inbox', '/support/canned', '/team', '/account']);
-    expect(paths('operator')).toEqual(['/operator', '/account']);
+    expect(paths('operator')).toEqual(['/operator', '/operator/queues', '/operator/bots', '/operator/usage', '/account']);
   });
 });
 
@@ -64,7 +64,7 @@ describe('role-aware navigation', () => {
 
   it('an operator lands in the operator area', async () => {
     renderWith(<App />, { client: session(operator), path: '/' });
-    expect(await screen.findByTestId('ops-queues')).toBeTruthy();
+    expect(await screen.findByTestId('ops-areas')).toBeTruthy();
     expect(within(screen.getByRole('navigation')).queryByText('Team')).toBeNull();
   });
 

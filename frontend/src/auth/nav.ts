@@ -34,6 +34,9 @@ export const NAV: readonly NavItem[] = [
   { path: '/settings', label: 'nav.settings', need: 'admin' },
   { path: '/settings/texts', label: 'nav.texts', need: 'admin' },
   { path: '/operator', label: 'nav.operator', need: 'operator' },
+  { path: '/operator/queues', label: 'nav.ops_queues', need: 'operator' },
+  { path: '/operator/bots', label: 'nav.ops_bots', need: 'operator' },
+  { path: '/operator/usage', label: 'nav.ops_usage', need: 'operator' },
   { path: '/account', label: 'nav.account', need: 'any' },
 ];
 

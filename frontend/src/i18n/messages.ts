@@ -1,5 +1,6 @@
 // The console's words. `en` defines the keys; `ru` is typed against it, so a
 // missing or misspelt key fails the build.
+import { opsEn, opsRu } from './ops';
 import { supportEn, supportRu } from './support';
 
 export const en = {
@@ -211,8 +212,8 @@ export const en = {
   'ops.suspend': 'Suspend',
   'ops.activate': 'Activate',
   'ops.queues': 'Queues',
-  'ops.queues_soon': 'Queue inspection comes in a later release.',
   ...supportEn,
+  ...opsEn,
 };
 
 export type MessageKey = keyof typeof en;
@@ -426,6 +427,6 @@ export const ru: Record<MessageKey, string> = {
   'ops.suspend': 'Приостановить',
   'ops.activate': 'Возобновить',
   'ops.queues': 'Очереди',
-  'ops.queues_soon': 'Просмотр очередей появится в следующем выпуске.',
   ...supportRu,
+  ...opsRu,
 };

@@ -59,8 +59,9 @@ export function LoginPage() {
         } catch (err) {
           if (isApiError(err) && err.status === 429) {
             const secs = err.retryAfter && err.retryAfter > 0 ? err.retryAfter : 60;
-            setNow(Date.now());
-            setWaitUntil(Date.now() + secs * 1000);
+            const at = Date.now(); // one clock reading, so the countdown starts at exactly secs
+            setNow(at);
+            setWaitUntil(at + secs * 1000);
           }
           throw err;
         }

@@ -1,9 +1,10 @@
 import { useState } from 'react';
+import { Link } from 'react-router-dom';
 import { useApi } from '../auth/session';
 import { Async, ConfirmButton, Empty, ErrorBox, PageHeader, useLoad } from '../components/ui';
 import { useI18n } from '../i18n/i18n';
 
-/** The operator area: tenants with usage now; queues and webhook health across tenants come later. */
+/** The operator area's start: tenants with their size and activity, suspend/activate; the other screens are in pages/ops/. */
 export function OperatorPage() {
   const { t, dt } = useI18n();
   const api = useApi();
@@ -74,10 +75,11 @@ export function OperatorPage() {
           }
         </Async>
       </section>
-      <section className="card" data-testid="ops-queues">
-        <h2>{t('ops.queues')}</h2>
-        <Empty>{t('ops.queues_soon')}</Empty>
-      </section>
+      <div className="card row-actions" data-testid="ops-areas">
+        <Link className="btn small" to="/operator/queues">{t('nav.ops_queues')}</Link>
+        <Link className="btn small" to="/operator/bots">{t('nav.ops_bots')}</Link>
+        <Link className="btn small" to="/operator/usage">{t('nav.ops_usage')}</Link>
+      </div>
     </>
   );
 }
