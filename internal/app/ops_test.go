@@ -120,4 +120,20 @@ func TestOperatorQueuesTasksBotsUsage(t *testing.T) {
 	}
 	must(t, found, "the refusing bot is not listed as unhealthy: %+v", bots.Bots)
 	must(t, p.call(t, "GET", "/ops/usage?days=0", op.Token, nil, nil) == 422, "days=0 accepted")
+
+	// Pause really pauses, also a queue that has never held a task.
+	must(t, p.call(t, "POST", "/ops/queues/default/pause", op.Token, nil, nil) == 204, "pause default")
+	must(t, p.call(t, "POST", "/ops/queues/broadcast/pause", op.Token, nil, nil) == 204, "pause broadcast")
+	var after struct {
+		Queues []struct {
+			Name   string `json:"name"`
+			Paused bool   `json:"paused"`
+		} `json:"queues"`
+	}
+	must(t, p.call(t, "GET", "/ops/queues", op.Token, nil, &after) == 200, "queues after pause")
+	for _, q := range after.Queues {
+		must(t, q.Paused == (q.Name == "default" || q.Name == "broadcast"), "queue %s paused=%v", q.Name, q.Paused)
+	}
+	must(t, p.call(t, "POST", "/ops/queues/default/resume", op.Token, nil, nil) == 204, "resume default")
+	must(t, p.call(t, "POST", "/ops/queues/broadcast/resume", op.Token, nil, nil) == 204, "resume broadcast")
 }

@@ -32,6 +32,7 @@ func problem(err error) error {
 	if errors.Is(err, ErrNotFound) {
 		return httpx.NotFound("No such queue, state or task.")
 	}
+
 	return err
 }
 

@@ -27,6 +27,7 @@ import (
 // ErrNotFound is an unknown queue or task.
 var ErrNotFound = errors.New("ops: not found")
 
+
 // WebhookChecker reads a bot's webhook health (from the bots service).
 type WebhookChecker func(ctx context.Context, tenantID uuid.UUID, botID int64) (WebhookInfo, error)
 
@@ -89,6 +90,15 @@ func (s *Service) Queues(ctx context.Context) ([]Queue, error) {
 		info, err := s.insp.GetQueueInfo(n)
 		if err != nil && !isQueueNotFound(err) {
 			return nil, fmt.Errorf("ops: queue %s: %w", n, err)
+		}
+		if info == nil {
+			// asynq has no stats for a queue that never held a task, but a
+			// pause is recorded all the same (asynq's key layout).
+			paused, err := s.rdb.Exists(ctx, "asynq:{"+n+"}:paused").Result()
+			if err != nil {
+				return nil, fmt.Errorf("ops: queue %s: %w", n, err)
+			}
+			q.Paused = paused == 1
 		}
 		if info != nil {
 			q.Size, q.Pending, q.Active, q.Scheduled = info.Size, info.Pending, info.Active, info.Scheduled
