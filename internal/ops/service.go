@@ -27,7 +27,6 @@ import (
 // ErrNotFound is an unknown queue or task.
 var ErrNotFound = errors.New("ops: not found")
 
-
 // WebhookChecker reads a bot's webhook health (from the bots service).
 type WebhookChecker func(ctx context.Context, tenantID uuid.UUID, botID int64) (WebhookInfo, error)
 
