@@ -11,7 +11,8 @@ import (
 
 // AgentMetrics are one agent's figures over the tickets opened in a period.
 // A console user is counted by user id; a Telegram staff member by their
-// support_staff record — under their console user once linked (/link).
+// support_staff record — under their console user once linked
+// (support_staff.user_id; the /link command that sets it is not built yet).
 type AgentMetrics struct {
 	UserID                     *uuid.UUID `json:"user_id"`
 	TgUserID                   *int64     `json:"tg_user_id,omitempty"`
