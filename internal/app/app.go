@@ -19,6 +19,7 @@ import (
 	"github.com/tgdesk/helpdesk/internal/platform/httpx"
 	"github.com/tgdesk/helpdesk/internal/platform/queue"
 	"github.com/tgdesk/helpdesk/internal/support"
+	"github.com/tgdesk/helpdesk/internal/survey"
 	"github.com/tgdesk/helpdesk/internal/telegram"
 	"github.com/tgdesk/helpdesk/internal/telegram/outbox"
 	"github.com/tgdesk/helpdesk/internal/tenant"
@@ -34,6 +35,7 @@ type App struct {
 	Router    *telegram.Router
 	Processor *telegram.Processor
 	Support   *support.Service
+	Surveys   *survey.Service
 	Ops       *ops.Service
 
 	bg     sync.WaitGroup
@@ -92,10 +94,13 @@ func New(d *Deps) (*App, error) {
 		Logger:     d.Log,
 	})
 
+	a.Surveys = survey.NewService(d.DB, a.Outbox, a.Tenants, survey.Options{Clock: d.Clock, Logger: d.Log})
+	a.Surveys.Attach(a.Processor)
 	a.Support = support.NewService(d.DB, d.Redis, d.Queue, a.Outbox, a.Tenants, a.Bots, support.Options{
-		APIURL: d.Cfg.TelegramAPIURL,
-		Clock:  d.Clock,
-		Logger: d.Log,
+		Surveys: a.Surveys,
+		APIURL:  d.Cfg.TelegramAPIURL,
+		Clock:   d.Clock,
+		Logger:  d.Log,
 	})
 	// The support desk takes private messages no other feature claims and
 	// the messages in staff groups.
@@ -149,6 +154,7 @@ func (a *App) HTTP() *fiber.App {
 	tenantH.Routes(api)
 	bots.NewHandler(a.Bots).Routes(api)
 	support.NewHandler(a.Support).Routes(api)
+	survey.NewHandler(a.Surveys).Routes(api)
 
 	opsGroup := app.Group("/ops", authH.Authenticate(), auth.RequireOperator())
 	tenantH.OpsRoutes(opsGroup)
