@@ -119,6 +119,20 @@ type Options struct {
 	StaleAfter time.Duration
 	// Retention: finished rows older than this are pruned (default 90 days).
 	Retention time.Duration
+	// HookTimeout bounds one run of a result's hooks (default 30 s real time).
+	HookTimeout time.Duration
+	// HookGrace: a result whose hooks are still pending this long after its
+	// outcome was recorded is enqueued again by the sweeper (default 1 min
+	// real time; keep it above HookTimeout).
+	HookGrace time.Duration
+	// HookMaxAttempts: failed hook runs before a result's hooks are given up
+	// (default 20; back-off 1 s doubling up to 5 min).
+	HookMaxAttempts int
+	// HookConcurrency bounds the hook runs of this process at a time
+	// (default a quarter of the database pool, at least 1). Hooks usually
+	// hold a transaction while enqueueing (a second connection): unbounded,
+	// they would take the whole pool and starve the senders' outcomes.
+	HookConcurrency int
 }
 
 func (o *Options) defaults() {
@@ -154,6 +168,11 @@ func (o *Options) defaults() {
 	set(&o.TokenTTL, time.Minute)
 	set(&o.StaleAfter, 10*time.Minute)
 	set(&o.Retention, 90*24*time.Hour)
+	set(&o.HookTimeout, 30*time.Second)
+	set(&o.HookGrace, time.Minute)
+	if o.HookMaxAttempts <= 0 {
+		o.HookMaxAttempts = 20
+	}
 	if o.MaxInFlight <= 0 {
 		o.MaxInFlight = 16
 	}
@@ -177,10 +196,15 @@ type Outbox struct {
 
 	mu    sync.RWMutex
 	hooks map[string][]ResultHook
+	// hookSlots bounds concurrent hook runs (Options.HookConcurrency).
+	hookSlots chan struct{}
 
 	// pumpHook, when set (tests), runs at the start of every pump run; an
 	// error fails the run.
 	pumpHook func(ctx context.Context) error
+	// hookEnqueueHook, when set (tests), runs before a hook task is
+	// enqueued; an error fails the enqueue.
+	hookEnqueueHook func(r Result) error
 }
 
 // ResultHook is told the outcome of each finished call of its kind.
@@ -193,6 +217,14 @@ func New(d *db.DB, rdb *redis.Client, q *queue.Client, tokens TokenSource, opts 
 		db: d, rdb: rdb, q: q, tokens: tokens, opts: opts, clock: opts.Clock, log: opts.Logger,
 		keys: keys{prefix: "ob:"}, hooks: map[string][]ResultHook{},
 	}
+	if opts.HookConcurrency <= 0 {
+		opts.HookConcurrency = 1
+		if d != nil && d.Pool != nil {
+			opts.HookConcurrency = max(1, int(d.Pool.Config().MaxConns)/4)
+		}
+		o.opts.HookConcurrency = opts.HookConcurrency
+	}
+	o.hookSlots = make(chan struct{}, opts.HookConcurrency)
 	o.bots = newClients(opts, tokens)
 	o.paid = &paidCache{ttl: time.Minute, m: map[int64]paidEntry{}}
 	return o
@@ -202,8 +234,13 @@ func New(d *db.DB, rdb *redis.Client, q *queue.Client, tokens TokenSource, opts 
 func (o *Outbox) Close() { o.opts.HTTPClient.CloseIdleConnections() }
 
 // OnResult registers fn for results of messages of kind ("" for every kind).
-// Hooks run in the sender after the outcome is recorded; an error is logged.
-// They must be quick: enqueue follow-up work rather than doing it.
+// Register hooks before the first Enqueue, in every process that runs the
+// outbox (the sender decides from them whether a result needs its hooks).
+// Hooks run in an "outbox:hook" task after the outcome is recorded, off the
+// send path, within Options.HookTimeout; a hook that returns an error is run
+// again with back-off, together with the kind's other hooks. Hooks may run
+// more than once for one outcome (retries, a crash, the sweeper): they must
+// be idempotent.
 func (o *Outbox) OnResult(kind string, fn ResultHook) {
 	o.mu.Lock()
 	defer o.mu.Unlock()

@@ -45,6 +45,7 @@ func (o *Outbox) enqueuePump(ctx context.Context, tenantID uuid.UUID, botID int6
 func (o *Outbox) Register(srv *queue.Server) {
 	srv.Handle(TaskPump, o.handlePump)
 	srv.Handle(TaskSweep, o.handleSweep)
+	srv.Handle(TaskHook, o.handleHook)
 }
 
 // handlePump runs the bot's pump if no other process does. Lost wake-ups

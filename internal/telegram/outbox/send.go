@@ -12,33 +12,34 @@ import (
 	ta "github.com/mymmrac/telego/telegoapi"
 )
 
-// Result is what a result hook is told after a call finished.
+// Result is what a result hook is told after a call finished; it is also
+// the payload of the "outbox:hook" task (JSON).
 type Result struct {
-	ID       uuid.UUID
-	TenantID uuid.UUID
-	BotID    int64
-	ChatID   int64
-	ThreadID int
-	Method   string
-	Kind     string
-	Ref      string
-	Priority Priority
+	ID       uuid.UUID `json:"id"`
+	TenantID uuid.UUID `json:"tenant_id"`
+	BotID    int64     `json:"bot_id"`
+	ChatID   int64     `json:"chat_id"`
+	ThreadID int       `json:"thread_id"`
+	Method   string    `json:"method"`
+	Kind     string    `json:"kind"`
+	Ref      string    `json:"ref"`
+	Priority Priority  `json:"priority"`
 	// Status is sent, failed, blocked or unknown.
-	Status string
+	Status string `json:"status"`
 	// MessageIDs are the messages the call produced (one for a send,
 	// several for albums and copyMessages); TopicID the created topic's
 	// message_thread_id for createForumTopic.
-	MessageIDs []int64
-	TopicID    int
+	MessageIDs []int64 `json:"message_ids,omitempty"`
+	TopicID    int     `json:"topic_id,omitempty"`
 	// Response is Telegram's result object, for anything else.
-	Response        json.RawMessage
-	ErrorCode       int
-	Description     string
-	MigrateToChatID int64
-	Attempts        int
+	Response        json.RawMessage `json:"response,omitempty"`
+	ErrorCode       int             `json:"error_code,omitempty"`
+	Description     string          `json:"description,omitempty"`
+	MigrateToChatID int64           `json:"migrate_to_chat_id,omitempty"`
+	Attempts        int             `json:"attempts"`
 	// MaybeDuplicate: an earlier attempt was interrupted after it may have
 	// reached Telegram, so the user may have this message twice.
-	MaybeDuplicate bool
+	MaybeDuplicate bool `json:"maybe_duplicate,omitempty"`
 }
 
 // ThreadNotFound reports Telegram's answer for a deleted forum topic: the
@@ -90,7 +91,9 @@ func (o *Outbox) sendOne(ctx context.Context, p pumpPayload, pk picked) {
 	case claimUnknown:
 		log.Warn("outbox: bulk message interrupted mid-call marked unknown", "message_id", id)
 		_ = o.done(bctx, p.BotID, pk.chatID, pk.owner, pk.member, 0, true, time.Time{})
-		o.runHooks(bctx, c, outcome{Status: "unknown"}, nil, 0)
+		if o.hasHooks(c.Kind) {
+			o.enqueueHook(bctx, resultOf(c, interruptedOutcome, nil, 0))
+		}
 		return
 	}
 	paid := false
@@ -182,11 +185,20 @@ func backoff(failures int) time.Duration {
 	return time.Duration(math.Min(60, math.Pow(2, float64(max(0, failures-1))))) * time.Second
 }
 
-// record writes the outcome, then updates the Redis queue, then runs hooks.
+// record writes the outcome (with the Result for the kind's hooks, if
+// any), then updates the Redis queue, then enqueues the hook task.
 func (o *Outbox) record(ctx context.Context, c claimed, pk picked, out outcome, result json.RawMessage, migrate int64, pauseUntil time.Time) {
 	log := o.log.With("tenant_id", c.TenantID, "bot_id", c.BotID, "chat_id", c.ChatID, "message_id", c.ID)
 	_, cst, _ := parseMember(pk.member)
-	if err := o.finish(ctx, c, out); errors.Is(err, errSuperseded) {
+	res := resultOf(c, out, result, migrate)
+	var hook any
+	if out.Status != "queued" {
+		var err error
+		if hook, err = o.pendingHook(res); err != nil {
+			log.Error("outbox: result for hooks", "error", err)
+		}
+	}
+	if err := o.finish(ctx, c, out, hook); errors.Is(err, errSuperseded) {
 		// This pump lost the lease during the call and another one has taken
 		// the message over (and resolved this call by the delivery rule):
 		// the row and the queue are its business now.
@@ -203,29 +215,7 @@ func (o *Outbox) record(ctx context.Context, c claimed, pk picked, out outcome, 
 	if err := o.done(ctx, c.BotID, pk.chatID, pk.owner, pk.member, cst.chat, final, pauseUntil); err != nil {
 		log.Error("outbox: update queue", "error", err)
 	}
-	if final {
-		o.runHooks(ctx, c, out, result, migrate)
-	}
-}
-
-func (o *Outbox) runHooks(ctx context.Context, c claimed, out outcome, result json.RawMessage, migrate int64) {
-	hooks := o.hooksFor(c.Kind)
-	if len(hooks) == 0 {
-		return
-	}
-	ids, topic := resultIDs(result)
-	if out.MessageIDs != nil {
-		ids = out.MessageIDs
-	}
-	r := Result{
-		ID: c.ID, TenantID: c.TenantID, BotID: c.BotID, ChatID: c.ChatID, ThreadID: c.ThreadID,
-		Method: c.Method, Kind: c.Kind, Ref: c.Ref, Priority: c.Priority, Status: out.Status,
-		MessageIDs: ids, TopicID: topic, Response: result, ErrorCode: out.Code, Description: out.Description,
-		MigrateToChatID: migrate, Attempts: c.Attempts, MaybeDuplicate: c.MaybeDup,
-	}
-	for _, h := range hooks {
-		if err := h(ctx, r); err != nil {
-			o.log.Warn("outbox: result hook", "tenant_id", c.TenantID, "bot_id", c.BotID, "kind", c.Kind, "error", err)
-		}
+	if final && hook != nil {
+		o.enqueueHook(ctx, res)
 	}
 }

@@ -119,10 +119,14 @@ func (o *Outbox) claim(ctx context.Context, tenantID, id uuid.UUID) (claimed, cl
 			return nil
 		case status == "sending" && c.Priority == Bulk:
 			action = claimUnknown
+			hook, err := o.pendingHook(resultOf(c, interruptedOutcome, nil, 0))
+			if err != nil {
+				return err
+			}
 			_, err = tx.Exec(ctx, `
 				UPDATE outbox_messages SET status = 'unknown', finished_at = now(),
-				       error_description = 'interrupted: the call may or may not have reached Telegram'
-				WHERE tenant_id = $1 AND id = $2`, tenantID, id)
+				       error_description = $3, hook_result = $4
+				WHERE tenant_id = $1 AND id = $2`, tenantID, id, interruptedOutcome.Description, hook)
 			return err
 		}
 		c.Interrupted = status == "sending"
@@ -139,6 +143,10 @@ func (o *Outbox) claim(ctx context.Context, tenantID, id uuid.UUID) (claimed, cl
 	}
 	return c, action, nil
 }
+
+// interruptedOutcome is a bulk call interrupted after it may have reached
+// Telegram (never repeated).
+var interruptedOutcome = outcome{Status: "unknown", Description: "interrupted: the call may or may not have reached Telegram"}
 
 // outcome is what a call came to.
 type outcome struct {
@@ -157,8 +165,9 @@ var errSuperseded = errors.New("outbox: call superseded")
 // finish records an outcome, only if the row is still in the attempt the
 // call claimed (else errSuperseded); a 'blocked' outcome on a private chat
 // also marks the bot chat unreachable and unsubscribed and logs a
-// bot_blocked event, in the same transaction.
-func (o *Outbox) finish(ctx context.Context, c claimed, out outcome) error {
+// bot_blocked event, in the same transaction. hook is the Result awaiting
+// the kind's hooks (JSON text) or nil, stored in the same UPDATE.
+func (o *Outbox) finish(ctx context.Context, c claimed, out outcome, hook any) error {
 	throttled := 0
 	if out.Throttled {
 		throttled = 1
@@ -179,9 +188,10 @@ func (o *Outbox) finish(ctx context.Context, c claimed, out outcome) error {
 		tag, err := tx.Exec(ctx, `
 			UPDATE outbox_messages SET status = $3, throttled = throttled + $4, error_code = $5,
 			       error_description = $6, message_ids = $7, latency_ms = $8,
-			       finished_at = CASE WHEN $3 = 'queued' THEN NULL ELSE now() END
+			       finished_at = CASE WHEN $3 = 'queued' THEN NULL ELSE now() END,
+			       hook_result = $10::jsonb
 			WHERE tenant_id = $1 AND id = $2 AND status = 'sending' AND attempts = $9`,
-			c.TenantID, c.ID, out.Status, throttled, code, desc, ids, int(out.Latency.Milliseconds()), c.Attempts)
+			c.TenantID, c.ID, out.Status, throttled, code, desc, ids, int(out.Latency.Milliseconds()), c.Attempts, hook)
 		if err != nil {
 			return err
 		}

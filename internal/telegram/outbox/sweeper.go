@@ -26,7 +26,8 @@ func (o *Outbox) handleSweep(ctx context.Context, _ *asynq.Task) error {
 
 // Sweep re-kicks bots with queued work and no pump (a killed worker), queues
 // EnqueueTx messages whose AfterCommit never came, puts open rows Redis may
-// have lost back into their queues, and prunes old finished rows.
+// have lost back into their queues, enqueues result hooks still pending
+// after HookGrace, and prunes old finished rows.
 // Interrupted calls are resolved by the pump it kicks, which takes over what
 // the dead pump left in flight (bulk: 'unknown'; live: sent again).
 func (o *Outbox) Sweep(ctx context.Context) error {
@@ -55,6 +56,9 @@ func (o *Outbox) Sweep(ctx context.Context) error {
 		return fmt.Errorf("outbox: sweep: pending: %w", err)
 	}
 	if err := o.reindexStale(ctx); err != nil {
+		return err
+	}
+	if err := o.sweepHooks(ctx); err != nil {
 		return err
 	}
 	err = o.db.InTx(ctx, func(tx pgx.Tx) error {
