@@ -35,7 +35,7 @@ var cannedName = regexp.MustCompile(`^[a-z0-9_-]{1,32}$`)
 // ListCanned lists the tenant's saved replies by name.
 func (s *Service) ListCanned(ctx context.Context, tenantID uuid.UUID) ([]Canned, error) {
 	out := []Canned{}
-	err := s.db.InTenant(ctx, tenantID, func(tx pgx.Tx) error {
+	err := s.inTenant(ctx, tenantID, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT id, name, text, updated_at FROM support_canned ORDER BY name`)
 		if err != nil {
 			return err
@@ -57,7 +57,7 @@ func (s *Service) ListCanned(ctx context.Context, tenantID uuid.UUID) ([]Canned,
 func (s *Service) SaveCanned(ctx context.Context, tenantID, id uuid.UUID, name, text string) (Canned, error) {
 	now := s.clock.Now()
 	c := Canned{ID: id, Name: name, Text: text, UpdatedAt: now}
-	err := s.db.InTenant(ctx, tenantID, func(tx pgx.Tx) error {
+	err := s.inTenant(ctx, tenantID, func(tx pgx.Tx) error {
 		if id == uuid.Nil {
 			c.ID = ids.New()
 			_, err := tx.Exec(ctx, `INSERT INTO support_canned (id, tenant_id, name, text, created_at, updated_at)
@@ -83,7 +83,7 @@ func (s *Service) SaveCanned(ctx context.Context, tenantID, id uuid.UUID, name, 
 
 // DeleteCanned removes a saved reply.
 func (s *Service) DeleteCanned(ctx context.Context, tenantID, id uuid.UUID) error {
-	return s.db.InTenant(ctx, tenantID, func(tx pgx.Tx) error {
+	return s.inTenant(ctx, tenantID, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `DELETE FROM support_canned WHERE id = $1`, id)
 		if err != nil {
 			return fmt.Errorf("support: delete canned: %w", err)

@@ -24,7 +24,7 @@ const (
 // seeStaff remembers a staff member who wrote in a staff group, so that
 // /assign @username can find them.
 func (s *Service) seeStaff(ctx context.Context, in *telegram.Inbound, name string, now time.Time) error {
-	return s.db.InTenant(ctx, in.TenantID, func(tx pgx.Tx) error {
+	return s.inTenant(ctx, in.TenantID, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO support_staff (tenant_id, tg_user_id, username, name, seen_at)
 			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, tg_user_id)
 			DO UPDATE SET username = EXCLUDED.username, name = EXCLUDED.name, seen_at = EXCLUDED.seen_at`,
@@ -42,7 +42,7 @@ func (s *Service) seeStaff(ctx context.Context, in *telegram.Inbound, name strin
 func (s *Service) agentCommand(ctx context.Context, in *telegram.Inbound, agentName string, now time.Time) error {
 	var reply string
 	var after func() error
-	err := s.db.InTenant(ctx, in.TenantID, func(tx pgx.Tx) error {
+	err := s.inTenant(ctx, in.TenantID, func(tx pgx.Tx) error {
 		topic, err := topicByThread(ctx, tx, in.BotID, in.ChatID, in.ThreadID)
 		if err != nil || topic == nil {
 			return err
@@ -116,7 +116,7 @@ func (s *Service) reopen(ctx context.Context, tenantID uuid.UUID, tx pgx.Tx, top
 		if _, err := tx.Exec(ctx, `UPDATE support_topics SET state = 'open', updated_at = $2 WHERE id = $1`, topic.ID, now); err != nil {
 			return "", nil, fmt.Errorf("store: reopen topic: %w", err)
 		}
-		if _, err := s.ob.Enqueue(ctx, outbox.Message{TenantID: tenantID, BotID: topic.BotID, ChatID: topic.StaffChatID,
+		if _, err := s.enqueueTx(ctx, tx, outbox.Message{TenantID: tenantID, BotID: topic.BotID, ChatID: topic.StaffChatID,
 			ThreadID: *topic.ThreadID, Method: "reopenForumTopic", Priority: outbox.Topic, Kind: kindState,
 			Ref: topic.ID.String(), IdempotencyKey: fmt.Sprintf("support:reopen:%s:%d", topic.ID, now.UnixNano())}); err != nil {
 			return "", nil, err
@@ -238,7 +238,7 @@ func (s *Service) sendCanned(ctx context.Context, in *telegram.Inbound, tx pgx.T
 	if err != nil || !fresh {
 		return "", err
 	}
-	if _, err := s.ob.Enqueue(ctx, outbox.Message{TenantID: in.TenantID, BotID: in.BotID, ChatID: topic.UserChatID,
+	if _, err := s.enqueueTx(ctx, tx, outbox.Message{TenantID: in.TenantID, BotID: in.BotID, ChatID: topic.UserChatID,
 		Method: "sendMessage", Params: params(map[string]any{"text": text}), Priority: outbox.Live, Kind: kindRelayOut,
 		Ref: m.ID.String(), IdempotencyKey: "support:out:" + m.ID.String()}); err != nil {
 		return "", err
@@ -257,7 +257,7 @@ func (s *Service) sendCanned(ctx context.Context, in *telegram.Inbound, tx pgx.T
 // banCheck reports whether the person is banned from the bot's desk and
 // whether they are to be told now (once per ban).
 func (s *Service) banCheck(ctx context.Context, in *telegram.Inbound) (banned, tell bool, err error) {
-	err = s.db.InTenant(ctx, in.TenantID, func(tx pgx.Tx) error {
+	err = s.inTenant(ctx, in.TenantID, func(tx pgx.Tx) error {
 		var told *time.Time
 		err := tx.QueryRow(ctx, `SELECT told_at FROM support_bans WHERE bot_id = $1 AND contact_id = $2 FOR UPDATE`,
 			in.BotID, in.ContactID).Scan(&told)

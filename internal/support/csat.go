@@ -107,7 +107,7 @@ func (s *Service) askCSAT(ctx context.Context, tenantID, ticketID uuid.UUID) err
 	var botID, chatID int64
 	var contactID uuid.UUID
 	var lang string
-	err := s.db.InTenant(ctx, tenantID, func(tx pgx.Tx) error {
+	err := s.inTenant(ctx, tenantID, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, `UPDATE support_tickets t SET csat_asked_at = $2 FROM bot_chats b, contacts c
 			WHERE t.id = $1 AND t.status = 'resolved' AND t.csat_asked_at IS NULL
 			AND b.bot_id = t.bot_id AND b.contact_id = t.contact_id AND c.id = t.contact_id
@@ -129,7 +129,7 @@ func (s *Service) askCSAT(ctx context.Context, tenantID, ticketID uuid.UUID) err
 	if err != nil {
 		return fmt.Errorf("support: csat: %w", err)
 	}
-	if err := s.db.InTenant(ctx, tenantID, func(tx pgx.Tx) error {
+	if err := s.inTenant(ctx, tenantID, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `UPDATE support_tickets SET csat_run_id = $2 WHERE id = $1`, ticketID, runID)
 		return err
 	}); err != nil {
@@ -161,7 +161,7 @@ func (s *Service) onCSAT(ctx context.Context, a survey.Answer) error {
 	sum := sha256.Sum256([]byte(text))
 	key := fmt.Sprintf("csat:%s:%d:%s", a.RunID, a.Question.Position, hex.EncodeToString(sum[:8]))
 	now := s.clock.Now()
-	return s.db.InTenant(ctx, a.TenantID, func(tx pgx.Tx) error {
+	return s.inTenant(ctx, a.TenantID, func(tx pgx.Tx) error {
 		var topicID *uuid.UUID
 		var chatID int64
 		if err := tx.QueryRow(ctx, `SELECT t.topic_id, b.chat_id FROM support_tickets t
@@ -178,7 +178,7 @@ func (s *Service) onCSAT(ctx context.Context, a survey.Answer) error {
 		if err != nil || topic == nil || topic.ThreadID == nil {
 			return err
 		}
-		_, err = s.ob.Enqueue(ctx, outbox.Message{TenantID: a.TenantID, BotID: topic.BotID, ChatID: topic.StaffChatID,
+		_, err = s.enqueueTx(ctx, tx, outbox.Message{TenantID: a.TenantID, BotID: topic.BotID, ChatID: topic.StaffChatID,
 			ThreadID: *topic.ThreadID, Method: "sendMessage", Params: params(map[string]any{"text": text}),
 			Priority: outbox.Live, Kind: kindNote, Ref: ticketID.String(), IdempotencyKey: "support:" + key})
 		return err

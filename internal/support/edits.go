@@ -47,7 +47,7 @@ func messageBySource(ctx context.Context, tx pgx.Tx, source string) (*storedMsg,
 // message still pending is copied later in its edited form anyway.
 func (s *Service) userEdit(ctx context.Context, in *telegram.Inbound, now time.Time) error {
 	source := fmt.Sprintf("tg:%d:%d:%d", in.BotID, in.ChatID, in.Message.MessageID)
-	err := s.db.InTenant(ctx, in.TenantID, func(tx pgx.Tx) error {
+	err := s.inTenant(ctx, in.TenantID, func(tx pgx.Tx) error {
 		m, err := messageBySource(ctx, tx, source)
 		if err != nil || m == nil || m.Direction != "in" {
 			return err
@@ -68,7 +68,7 @@ func (s *Service) userEdit(ctx context.Context, in *telegram.Inbound, now time.T
 			om.Params = params(map[string]any{"text": "✏️ Edited:\n" + in.Text,
 				"reply_parameters": map[string]any{"message_id": *m.StaffMessageID, "allow_sending_without_reply": true}})
 		}
-		_, err = s.ob.Enqueue(ctx, om)
+		_, err = s.enqueueTx(ctx, tx, om)
 		return err
 	})
 	if err != nil {
@@ -81,7 +81,7 @@ func (s *Service) userEdit(ctx context.Context, in *telegram.Inbound, now time.T
 // caption of the copy); an edited note only updates the stored text.
 func (s *Service) staffEdit(ctx context.Context, in *telegram.Inbound, kind string, now time.Time) error {
 	source := fmt.Sprintf("tg:%d:%d:%d", in.BotID, in.ChatID, in.Message.MessageID)
-	err := s.db.InTenant(ctx, in.TenantID, func(tx pgx.Tx) error {
+	err := s.inTenant(ctx, in.TenantID, func(tx pgx.Tx) error {
 		m, err := messageBySource(ctx, tx, source)
 		if err != nil || m == nil || m.Direction == "in" {
 			return err
@@ -105,7 +105,7 @@ func (s *Service) staffEdit(ctx context.Context, in *telegram.Inbound, kind stri
 			om.Method = "editMessageCaption"
 			om.Params = params(map[string]any{"message_id": *m.UserMessageID, "caption": in.Text})
 		}
-		_, err = s.ob.Enqueue(ctx, om)
+		_, err = s.enqueueTx(ctx, tx, om)
 		return err
 	})
 	if err != nil {

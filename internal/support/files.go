@@ -79,7 +79,7 @@ func (s *Service) OpenFile(ctx context.Context, tenantID, messageID uuid.UUID) (
 	var raw []byte
 	var kind string
 	var botID int64
-	err := s.db.InTenant(ctx, tenantID, func(tx pgx.Tx) error {
+	err := s.inTenant(ctx, tenantID, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, `SELECT COALESCE(m.raw::text, ''), m.kind, t.bot_id FROM support_messages m
 			JOIN support_tickets t ON t.id = m.ticket_id WHERE m.id = $1`, messageID).Scan(&raw, &kind, &botID)
 		if db.IsNotFound(err) {

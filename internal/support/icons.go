@@ -77,7 +77,7 @@ func (s *Service) HandleIcon(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("support: icon payload: %v: %w", err, asynq.SkipRetry)
 	}
 	now := s.clock.Now()
-	return s.db.InTenant(ctx, p.TenantID, func(tx pgx.Tx) error {
+	return s.inTenant(ctx, p.TenantID, func(tx pgx.Tx) error {
 		var icon, applied, state string
 		var thread *int
 		var botID, staffChat int64
@@ -101,7 +101,7 @@ func (s *Service) HandleIcon(ctx context.Context, t *asynq.Task) error {
 		if dueAt != nil {
 			stamp = dueAt.UnixNano()
 		}
-		if _, err := s.ob.Enqueue(ctx, outbox.Message{TenantID: p.TenantID, BotID: botID, ChatID: staffChat, ThreadID: *thread,
+		if _, err := s.enqueueTx(ctx, tx, outbox.Message{TenantID: p.TenantID, BotID: botID, ChatID: staffChat, ThreadID: *thread,
 			Method: "editForumTopic", Params: params(map[string]any{"icon_custom_emoji_id": id}), Priority: outbox.Icon,
 			Kind: kindState, Ref: p.TopicID.String(), IdempotencyKey: fmt.Sprintf("support:icon:%s:%d", p.TopicID, stamp)}); err != nil {
 			return err

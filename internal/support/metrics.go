@@ -65,7 +65,7 @@ ORDER BY count(*) DESC, 4`
 // Metrics computes agent metrics over tickets opened in [from, to).
 func (s *Service) Metrics(ctx context.Context, tenantID uuid.UUID, from, to time.Time) (Metrics, error) {
 	out := Metrics{From: from, To: to, Agents: []AgentMetrics{}}
-	err := s.db.InTenant(ctx, tenantID, func(tx pgx.Tx) error {
+	err := s.inTenant(ctx, tenantID, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, metricsSQL, from, to)
 		if err != nil {
 			return err

@@ -102,7 +102,7 @@ func (s *Service) HandleUserMessage(ctx context.Context, in *telegram.Inbound) e
 	var askCard contactCard
 	var lang string
 	var menu bool
-	err = s.db.InTenant(ctx, in.TenantID, func(tx pgx.Tx) error {
+	err = s.inTenant(ctx, in.TenantID, func(tx pgx.Tx) error {
 		newTicket, ask, menu = nil, nil, false
 		anyStaff, err := staffGroupOf(ctx, tx, in.BotID)
 		if err != nil {
@@ -208,7 +208,7 @@ func (s *Service) HandleUserMessage(ctx context.Context, in *telegram.Inbound) e
 	if ask != nil {
 		// After the commit, so the topic-created hook finds the row. If this
 		// fails, the person's next message after CreateRetryAfter asks again.
-		if err := s.askTopic(ctx, in.TenantID, ask, askCard); err != nil {
+		if err := s.askTopic(ctx, in.TenantID, nil, ask, askCard); err != nil {
 			return fmt.Errorf("support: user message: %w", err)
 		}
 	}
@@ -239,7 +239,7 @@ func (s *Service) relayIntoTopic(ctx context.Context, tenantID uuid.UUID, tx pgx
 		if _, err := tx.Exec(ctx, `UPDATE support_topics SET state = 'open', updated_at = $2 WHERE id = $1`, topic.ID, now); err != nil {
 			return fmt.Errorf("store: reopen topic: %w", err)
 		}
-		if _, err := s.ob.Enqueue(ctx, outbox.Message{TenantID: tenantID, BotID: topic.BotID, ChatID: topic.StaffChatID,
+		if _, err := s.enqueueTx(ctx, tx, outbox.Message{TenantID: tenantID, BotID: topic.BotID, ChatID: topic.StaffChatID,
 			ThreadID: *topic.ThreadID, Method: "reopenForumTopic", Priority: outbox.Topic, Kind: kindState,
 			Ref: topic.ID.String(), IdempotencyKey: fmt.Sprintf("support:reopen:%s:%d", topic.ID, now.UnixNano())}); err != nil {
 			return err
@@ -274,7 +274,7 @@ func (s *Service) flushPending(ctx context.Context, tenantID uuid.UUID, tx pgx.T
 			m.Method, m.Kind = "sendMessage", kindNote
 			m.Params = params(map[string]any{"text": uncopyableNote(p.Kind, "")})
 		}
-		_, err := s.ob.Enqueue(ctx, m)
+		_, err := s.enqueueTx(ctx, tx, m)
 		if err != nil {
 			return err
 		}
@@ -316,12 +316,14 @@ func (s *Service) recreateTopic(ctx context.Context, tenantID uuid.UUID, tx pgx.
 		WHERE t.id = m.ticket_id AND t.topic_id = $1 AND m.relay = 'queued' AND m.direction = 'in'`, topic.ID); err != nil {
 		return fmt.Errorf("store: requeue messages: %w", err)
 	}
-	return s.askTopic(ctx, tenantID, topic, card)
+	return s.askTopic(ctx, tenantID, tx, topic, card)
 }
 
 // askTopic enqueues createForumTopic, within the person's creation budget;
 // over it, the messages stay pending until the next message after the window.
-func (s *Service) askTopic(ctx context.Context, tenantID uuid.UUID, topic *topicRow, card contactCard) error {
+// With tx (a collecting transaction) the call is queued after its commit;
+// without, the topic row must already be committed.
+func (s *Service) askTopic(ctx context.Context, tenantID uuid.UUID, tx pgx.Tx, topic *topicRow, card contactCard) error {
 	key := fmt.Sprintf("support:topics:%d:%s", topic.BotID, topic.ContactID)
 	n, err := s.rdb.Incr(ctx, key).Result()
 	if err != nil {
@@ -339,9 +341,14 @@ func (s *Service) askTopic(ctx context.Context, tenantID uuid.UUID, topic *topic
 	if id := s.iconID(ctx, topic.BotID, iconNew); id != "" {
 		p["icon_custom_emoji_id"] = id
 	}
-	_, err = s.ob.Enqueue(ctx, outbox.Message{TenantID: tenantID, BotID: topic.BotID, ChatID: topic.StaffChatID,
+	m := outbox.Message{TenantID: tenantID, BotID: topic.BotID, ChatID: topic.StaffChatID,
 		Method: "createForumTopic", Params: params(p), Priority: outbox.Topic, Kind: kindTopic,
-		Ref: fmt.Sprintf("%s:%d", topic.ID, topic.Generation), IdempotencyKey: fmt.Sprintf("support:topic:%s:%d", topic.ID, topic.Generation)})
+		Ref: fmt.Sprintf("%s:%d", topic.ID, topic.Generation), IdempotencyKey: fmt.Sprintf("support:topic:%s:%d", topic.ID, topic.Generation)}
+	if tx != nil {
+		_, err = s.enqueueTx(ctx, tx, m)
+	} else {
+		_, err = s.ob.Enqueue(ctx, m)
+	}
 	return err
 }
 
@@ -360,7 +367,7 @@ func (s *Service) onTopicCreated(ctx context.Context, r outbox.Result) error {
 		return nil // retried on the person's next message after CreateRetryAfter
 	}
 	now := s.clock.Now()
-	return s.db.InTenant(ctx, r.TenantID, func(tx pgx.Tx) error {
+	return s.inTenant(ctx, r.TenantID, func(tx pgx.Tx) error {
 		topic, err := lockTopicByID(ctx, tx, topicID)
 		if err != nil || topic == nil || topic.State != "creating" || topic.Generation != gen {
 			return err // a repeat or a stale generation
@@ -376,7 +383,7 @@ func (s *Service) onTopicCreated(ctx context.Context, r outbox.Result) error {
 			return err
 		}
 		header := headerText(card, topic.Generation > 1)
-		if _, err := s.ob.Enqueue(ctx, outbox.Message{TenantID: r.TenantID, BotID: topic.BotID, ChatID: topic.StaffChatID,
+		if _, err := s.enqueueTx(ctx, tx, outbox.Message{TenantID: r.TenantID, BotID: topic.BotID, ChatID: topic.StaffChatID,
 			ThreadID: thread, Method: "sendMessage", Params: params(map[string]any{"text": header}), Priority: outbox.Live,
 			Kind: kindHeader, Ref: topic.ID.String(), IdempotencyKey: fmt.Sprintf("support:header:%s:%d", topic.ID, gen)}); err != nil {
 			return err
@@ -402,7 +409,7 @@ func (s *Service) onRelayIn(ctx context.Context, r outbox.Result) error {
 		return fmt.Errorf("support: relay result ref %q", r.Ref)
 	}
 	now := s.clock.Now()
-	return s.db.InTenant(ctx, r.TenantID, func(tx pgx.Tx) error {
+	return s.inTenant(ctx, r.TenantID, func(tx pgx.Tx) error {
 		switch {
 		case r.Status == "sent" && len(r.MessageIDs) > 0:
 			_, err := tx.Exec(ctx, `UPDATE support_messages SET relay = 'sent', staff_chat_id = $2, staff_message_id = $3
@@ -437,7 +444,7 @@ func (s *Service) onRelayIn(ctx context.Context, r outbox.Result) error {
 			if err := tx.QueryRow(ctx, `SELECT kind FROM support_messages WHERE id = $1`, msgID).Scan(&kind); err != nil {
 				return fmt.Errorf("store: message kind: %w", err)
 			}
-			_, err := s.ob.Enqueue(ctx, outbox.Message{TenantID: r.TenantID, BotID: r.BotID, ChatID: r.ChatID, ThreadID: r.ThreadID,
+			_, err := s.enqueueTx(ctx, tx, outbox.Message{TenantID: r.TenantID, BotID: r.BotID, ChatID: r.ChatID, ThreadID: r.ThreadID,
 				Method: "sendMessage", Params: params(map[string]any{"text": uncopyableNote(kind, ": "+r.Description)}),
 				Priority: outbox.Live, Kind: kindNote, Ref: msgID.String(), IdempotencyKey: "support:uncopyable:" + msgID.String()})
 			return err
@@ -453,7 +460,7 @@ func (s *Service) onRelayOut(ctx context.Context, r outbox.Result) error {
 	if err != nil {
 		return fmt.Errorf("support: relay result ref %q", r.Ref)
 	}
-	return s.db.InTenant(ctx, r.TenantID, func(tx pgx.Tx) error {
+	return s.inTenant(ctx, r.TenantID, func(tx pgx.Tx) error {
 		if r.Status == "sent" && len(r.MessageIDs) > 0 {
 			_, err := tx.Exec(ctx, `UPDATE support_messages SET relay = 'sent', user_message_id = $2 WHERE id = $1`, msgID, r.MessageIDs[0])
 			return err
@@ -483,7 +490,7 @@ func (s *Service) noteBlocked(ctx context.Context, r outbox.Result, tx pgx.Tx, m
 	if err != nil {
 		return fmt.Errorf("store: blocked note: %w", err)
 	}
-	_, err = s.ob.Enqueue(ctx, outbox.Message{TenantID: r.TenantID, BotID: r.BotID, ChatID: staffChat, ThreadID: *thread,
+	_, err = s.enqueueTx(ctx, tx, outbox.Message{TenantID: r.TenantID, BotID: r.BotID, ChatID: staffChat, ThreadID: *thread,
 		Method: "sendMessage", Params: params(map[string]any{"text": "⛔ The person blocked the bot: replies do not reach them until they write again."}),
 		Priority: outbox.Live, Kind: kindNote, Ref: msgID.String(), IdempotencyKey: "support:blocked:" + msgID.String()})
 	return err

@@ -99,7 +99,7 @@ func (s *Service) HandleRoute(ctx context.Context, in *telegram.Inbound) error {
 	var ask *topicRow
 	var card contactCard
 	routed := false
-	err := s.db.InTenant(ctx, in.TenantID, func(tx pgx.Tx) error {
+	err := s.inTenant(ctx, in.TenantID, func(tx pgx.Tx) error {
 		ask, routed = nil, false
 		ticket, err := openTicket(ctx, tx, in.BotID, in.ContactID)
 		if err != nil || ticket == nil || !ticket.RoutePending {
@@ -160,7 +160,7 @@ func (s *Service) HandleRoute(ctx context.Context, in *telegram.Inbound) error {
 		}
 	}
 	if ask != nil {
-		if err := s.askTopic(ctx, in.TenantID, ask, card); err != nil {
+		if err := s.askTopic(ctx, in.TenantID, nil, ask, card); err != nil {
 			return err
 		}
 	}

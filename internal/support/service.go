@@ -22,6 +22,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
+	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tgdesk/helpdesk/internal/platform/clock"
@@ -30,8 +31,12 @@ import (
 )
 
 // Outbox sends Bot API calls and reports their results (*outbox.Outbox).
+// Calls made inside the desk's transactions are recorded with EnqueueTx and
+// queued with AfterCommit once the transaction committed (txout.go).
 type Outbox interface {
 	Enqueue(ctx context.Context, m outbox.Message) (uuid.UUID, error)
+	EnqueueTx(ctx context.Context, tx pgx.Tx, m outbox.Message) (uuid.UUID, error)
+	AfterCommit(ctx context.Context, ids ...uuid.UUID) error
 	OnResult(kind string, fn outbox.ResultHook)
 }
 

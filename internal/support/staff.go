@@ -61,7 +61,7 @@ func (s *Service) HandleStaffMessage(ctx context.Context, in *telegram.Inbound) 
 		return s.agentCommand(ctx, in, agentName, now) // commands are for the bot, never relayed
 	}
 	note := strings.HasPrefix(in.Text, s.opts.NotePrefix) && kind == "text"
-	return s.db.InTenant(ctx, in.TenantID, func(tx pgx.Tx) error {
+	return s.inTenant(ctx, in.TenantID, func(tx pgx.Tx) error {
 		topic, err := topicByThread(ctx, tx, in.BotID, in.ChatID, in.ThreadID)
 		if err != nil || topic == nil {
 			return err
@@ -82,7 +82,7 @@ func (s *Service) HandleStaffMessage(ctx context.Context, in *telegram.Inbound) 
 		if err != nil || !fresh || note {
 			return err
 		}
-		if _, err := s.ob.Enqueue(ctx, outbox.Message{TenantID: in.TenantID, BotID: in.BotID, ChatID: topic.UserChatID,
+		if _, err := s.enqueueTx(ctx, tx, outbox.Message{TenantID: in.TenantID, BotID: in.BotID, ChatID: topic.UserChatID,
 			Method: "copyMessage", Params: params(map[string]any{"from_chat_id": in.ChatID, "message_id": in.Message.MessageID}),
 			Priority: outbox.Live, Kind: kindRelayOut, Ref: m.ID.String(), IdempotencyKey: "support:out:" + m.ID.String()}); err != nil {
 			return err
@@ -117,7 +117,7 @@ func claim(ctx context.Context, tx pgx.Tx, ticketID uuid.UUID, tgUser *int64, us
 
 func (s *Service) closeFromTopic(ctx context.Context, in *telegram.Inbound, now time.Time) error {
 	var ticketID uuid.UUID
-	err := s.db.InTenant(ctx, in.TenantID, func(tx pgx.Tx) error {
+	err := s.inTenant(ctx, in.TenantID, func(tx pgx.Tx) error {
 		topic, err := topicByThread(ctx, tx, in.BotID, in.ChatID, in.ThreadID)
 		if err != nil || topic == nil {
 			return err
@@ -141,7 +141,7 @@ func (s *Service) Resolve(ctx context.Context, tenantID, ticketID uuid.UUID) err
 	now := s.clock.Now()
 	var notice func() error
 	resolved := false
-	err := s.db.InTenant(ctx, tenantID, func(tx pgx.Tx) error {
+	err := s.inTenant(ctx, tenantID, func(tx pgx.Tx) error {
 		notice, resolved = nil, false
 		var no, botID int64
 		var topicID *uuid.UUID
@@ -183,7 +183,7 @@ func (s *Service) Resolve(ctx context.Context, tenantID, ticketID uuid.UUID) err
 		if err := s.setIcon(ctx, tenantID, tx, topic.ID, iconResolved, now); err != nil {
 			return err
 		}
-		_, err = s.ob.Enqueue(ctx, outbox.Message{TenantID: tenantID, BotID: botID, ChatID: topic.StaffChatID,
+		_, err = s.enqueueTx(ctx, tx, outbox.Message{TenantID: tenantID, BotID: botID, ChatID: topic.StaffChatID,
 			ThreadID: *topic.ThreadID, Method: "closeForumTopic", Priority: outbox.Topic, Kind: kindState,
 			Ref: topic.ID.String(), IdempotencyKey: "support:close:" + ticketID.String()})
 		return err
@@ -229,7 +229,7 @@ func (s *Service) CreateBindCodeFor(ctx context.Context, tenantID, userID uuid.U
 	if requestTypes == nil {
 		requestTypes = []string{}
 	}
-	err := s.db.InTenant(ctx, tenantID, func(tx pgx.Tx) error {
+	err := s.inTenant(ctx, tenantID, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO support_bind_codes (id, tenant_id, code_hash, created_by, expires_at, created_at, request_types)
 			VALUES ($1, $2, $3, $4, $5, $6, $7)`, ids.New(), tenantID, ids.Hash(code), by, exp, s.clock.Now(), requestTypes)
 		return err
@@ -279,7 +279,7 @@ func (s *Service) HandleBind(ctx context.Context, in *telegram.Inbound) error {
 	}
 	now := s.clock.Now()
 	var reply string
-	err := s.db.InTenant(ctx, in.TenantID, func(tx pgx.Tx) error {
+	err := s.inTenant(ctx, in.TenantID, func(tx pgx.Tx) error {
 		var codeID uuid.UUID
 		var types []string
 		err := tx.QueryRow(ctx, `SELECT id, request_types FROM support_bind_codes WHERE code_hash = $1 AND used_at IS NULL
@@ -353,7 +353,7 @@ type StaffGroup struct {
 // StaffGroups lists the tenant's staff groups.
 func (s *Service) StaffGroups(ctx context.Context, tenantID uuid.UUID) ([]StaffGroup, error) {
 	out := []StaffGroup{}
-	err := s.db.InTenant(ctx, tenantID, func(tx pgx.Tx) error {
+	err := s.inTenant(ctx, tenantID, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT b.bot_id, b.chat_id, b.title, b.is_forum, b.bot_status, b.rights,
 			COALESCE(r.request_types, '{}'),
 			(SELECT count(*) FROM support_tickets t JOIN support_topics tp ON tp.id = t.topic_id

@@ -81,7 +81,7 @@ func scanTicket(r pgx.Row) (Ticket, error) {
 // Tickets lists a tenant's tickets, newest first.
 func (s *Service) Tickets(ctx context.Context, tenantID uuid.UUID, f TicketFilter) ([]Ticket, error) {
 	out := []Ticket{}
-	err := s.db.InTenant(ctx, tenantID, func(tx pgx.Tx) error {
+	err := s.inTenant(ctx, tenantID, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT `+ticketCols+` FROM support_tickets t JOIN contacts c ON c.id = t.contact_id
 			WHERE ($1 = '' OR t.status = $1) AND ($2::uuid IS NULL OR t.assignee_user_id = $2)
 			AND (NOT $3 OR (t.assignee_user_id IS NULL AND t.assignee_tg_user_id IS NULL))
@@ -105,7 +105,7 @@ func (s *Service) Tickets(ctx context.Context, tenantID uuid.UUID, f TicketFilte
 func (s *Service) TicketWithMessages(ctx context.Context, tenantID, id uuid.UUID) (Ticket, []Message, error) {
 	var t Ticket
 	msgs := []Message{}
-	err := s.db.InTenant(ctx, tenantID, func(tx pgx.Tx) error {
+	err := s.inTenant(ctx, tenantID, func(tx pgx.Tx) error {
 		var err error
 		t, err = scanTicket(tx.QueryRow(ctx, `SELECT `+ticketCols+` FROM support_tickets t JOIN contacts c ON c.id = t.contact_id
 			WHERE t.id = $1`, id))
@@ -142,7 +142,7 @@ func (s *Service) TicketWithMessages(ctx context.Context, tenantID, id uuid.UUID
 func (s *Service) Reply(ctx context.Context, tenantID, userID, ticketID uuid.UUID, text string) (Message, error) {
 	now := s.clock.Now()
 	var out Message
-	err := s.db.InTenant(ctx, tenantID, func(tx pgx.Tx) error {
+	err := s.inTenant(ctx, tenantID, func(tx pgx.Tx) error {
 		var botID int64
 		var contactID uuid.UUID
 		var topicID *uuid.UUID
@@ -173,7 +173,7 @@ func (s *Service) Reply(ctx context.Context, tenantID, userID, ticketID uuid.UUI
 			return err
 		}
 		out = Message{ID: m.ID, Direction: "out", AuthorName: name, Kind: "text", Text: text, Relay: "queued", CreatedAt: now}
-		if _, err := s.ob.Enqueue(ctx, outbox.Message{TenantID: tenantID, BotID: botID, ChatID: chatID, Method: "sendMessage",
+		if _, err := s.enqueueTx(ctx, tx, outbox.Message{TenantID: tenantID, BotID: botID, ChatID: chatID, Method: "sendMessage",
 			Params: params(map[string]any{"text": text}), Priority: outbox.Live, Kind: kindRelayOut, Ref: m.ID.String(),
 			IdempotencyKey: "support:out:" + m.ID.String()}); err != nil {
 			return err
@@ -184,7 +184,7 @@ func (s *Service) Reply(ctx context.Context, tenantID, userID, ticketID uuid.UUI
 				return err
 			}
 			if topic != nil && topic.ThreadID != nil {
-				if _, err := s.ob.Enqueue(ctx, outbox.Message{TenantID: tenantID, BotID: botID, ChatID: topic.StaffChatID,
+				if _, err := s.enqueueTx(ctx, tx, outbox.Message{TenantID: tenantID, BotID: botID, ChatID: topic.StaffChatID,
 					ThreadID: *topic.ThreadID, Method: "sendMessage",
 					Params: params(map[string]any{"text": "✍️ " + name + " (console):\n" + text}), Priority: outbox.Live,
 					Kind: kindMirror, Ref: m.ID.String(), IdempotencyKey: "support:mirror:" + m.ID.String()}); err != nil {
@@ -226,7 +226,7 @@ func (s *Service) SetStatus(ctx context.Context, tenantID, ticketID uuid.UUID, s
 		return ErrBadStatus
 	}
 	now := s.clock.Now()
-	return s.db.InTenant(ctx, tenantID, func(tx pgx.Tx) error {
+	return s.inTenant(ctx, tenantID, func(tx pgx.Tx) error {
 		var cur string
 		var topicID *uuid.UUID
 		err := tx.QueryRow(ctx, `SELECT status, topic_id FROM support_tickets WHERE id = $1 FOR UPDATE`, ticketID).Scan(&cur, &topicID)
@@ -254,7 +254,7 @@ func (s *Service) SetStatus(ctx context.Context, tenantID, ticketID uuid.UUID, s
 }
 
 func (s *Service) exists(ctx context.Context, tenantID, ticketID uuid.UUID) error {
-	return s.db.InTenant(ctx, tenantID, func(tx pgx.Tx) error {
+	return s.inTenant(ctx, tenantID, func(tx pgx.Tx) error {
 		var one int
 		err := tx.QueryRow(ctx, `SELECT 1 FROM support_tickets WHERE id = $1`, ticketID).Scan(&one)
 		if db.IsNotFound(err) {

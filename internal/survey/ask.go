@@ -96,7 +96,9 @@ type Recipient struct {
 // contact is asked once per run; asking again does nothing.
 func (s *Service) Ask(ctx context.Context, tenantID, runID uuid.UUID, r Recipient) error {
 	now := s.clock.Now()
+	var queued []uuid.UUID
 	err := s.db.InTenant(ctx, tenantID, func(tx pgx.Tx) error {
+		queued = nil
 		run, err := loadRun(ctx, tx, runID)
 		if err != nil {
 			return err
@@ -120,18 +122,26 @@ func (s *Service) Ask(ctx context.Context, tenantID, runID uuid.UUID, r Recipien
 			return err
 		}
 		text, markup := s.render(ctx, tenantID, r.Lang, runID, *q, nil, true)
-		// Enqueued inside the transaction under a stable key: a retry after
-		// a failed commit sends nothing twice; a press on a question whose
-		// ask row was lost is still taken (see ensureAsk).
+		// Recorded in the transaction under a stable key and queued after
+		// the commit: a rolled-back ask sends nothing, a repeated one
+		// nothing twice.
 		p := map[string]any{"text": text, "reply_markup": markup}
 		raw, _ := json.Marshal(p)
-		_, err = s.ob.Enqueue(ctx, outbox.Message{TenantID: tenantID, BotID: r.BotID, ChatID: r.ChatID, Method: "sendMessage",
+		id, err := s.ob.EnqueueTx(ctx, tx, outbox.Message{TenantID: tenantID, BotID: r.BotID, ChatID: r.ChatID, Method: "sendMessage",
 			Params: raw, Priority: outbox.Live, Kind: "survey.question", Ref: runID.String(),
 			IdempotencyKey: "survey:ask:" + runID.String() + ":" + r.ContactID.String()})
-		return err
+		if err != nil {
+			return err
+		}
+		queued = append(queued, id)
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("survey: ask: %w", err)
+	}
+	if err := s.ob.AfterCommit(ctx, queued...); err != nil {
+		// Not fatal: the outbox's sweeper queues committed rows later.
+		s.log.Warn("survey: outbox after commit", "tenant_id", tenantID, "error", err)
 	}
 	return nil
 }

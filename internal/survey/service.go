@@ -48,9 +48,14 @@ type InvalidError struct{ Field, Code, Message string }
 
 func (e *InvalidError) Error() string { return "survey: " + e.Field + ": " + e.Message }
 
-// Outbox sends Bot API calls (*outbox.Outbox).
+// Outbox sends Bot API calls (*outbox.Outbox). A question asked inside the
+// engine's transaction is recorded with EnqueueTx and queued with
+// AfterCommit once it committed, so nothing is sent for a rolled-back ask
+// and no result is seen before the ask row exists.
 type Outbox interface {
 	Enqueue(ctx context.Context, m outbox.Message) (uuid.UUID, error)
+	EnqueueTx(ctx context.Context, tx pgx.Tx, m outbox.Message) (uuid.UUID, error)
+	AfterCommit(ctx context.Context, ids ...uuid.UUID) error
 }
 
 // Texts gives tenant texts (*tenant.Service).
