@@ -30,6 +30,7 @@ func (h *Handler) Routes(api fiber.Router) {
 	api.Get("/support/tickets/:id/export", auth.Require(auth.RoleAgent), h.export)
 	api.Post("/support/tickets/:id/reply", auth.Require(auth.RoleAgent), h.reply)
 	api.Post("/support/tickets/:id/status", auth.Require(auth.RoleAgent), h.status)
+	api.Post("/support/tickets/:id/assignee", auth.Require(auth.RoleAgent), h.assignee)
 	api.Get("/support/metrics", auth.Require(auth.RoleAgent), h.metrics)
 	api.Get("/support/messages/:id/file", auth.Require(auth.RoleAgent), h.file)
 	h.cannedRoutes(api)
@@ -39,6 +40,8 @@ func problem(err error) error {
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return httpx.NotFound("no such ticket")
+	case errors.Is(err, ErrUnknownMember):
+		return httpx.NotFound("no such member")
 	case errors.Is(err, ErrUnreachable):
 		return httpx.Conflict("contact_unreachable", "the person has no chat with the bot")
 	case errors.Is(err, ErrTicketClosed):
@@ -200,6 +203,36 @@ func (h *Handler) status(c *fiber.Ctx) error {
 		return problem(err)
 	}
 	return c.SendStatus(fiber.StatusNoContent)
+}
+
+type assigneeRequest struct {
+	// UserID is a member of the tenant; null clears the assignee.
+	UserID *string `json:"user_id"`
+}
+
+func (h *Handler) assignee(c *fiber.Ctx) error {
+	id, err := ticketID(c)
+	if err != nil {
+		return err
+	}
+	var req assigneeRequest
+	if err := httpx.DecodeJSON(c, &req); err != nil {
+		return err
+	}
+	var user *uuid.UUID
+	if req.UserID != nil {
+		u, err := uuid.Parse(*req.UserID)
+		if err != nil {
+			return httpx.Invalid(httpx.FieldError{Field: "user_id", Code: "invalid", Message: "a user id or null"})
+		}
+		user = &u
+	}
+	p := auth.PrincipalOf(c)
+	t, err := h.s.Assign(c.UserContext(), p.TenantID, p.UserID, id, user)
+	if err != nil {
+		return problem(err)
+	}
+	return c.JSON(t)
 }
 
 // parseTime takes RFC 3339 or a date (YYYY-MM-DD, midnight UTC).
