@@ -43,6 +43,7 @@ type Config struct {
 	WebhookMaxConns   int
 	LoginMaxPerMinute int
 	TrustedProxies    []string
+	DatabaseMaxConns  int
 	DrainLockTTL      time.Duration
 	UpdatesSweep      time.Duration
 	OutboxLeaseTTL    time.Duration
@@ -70,6 +71,7 @@ var Specs = []Spec{
 		return nil
 	}},
 	{"HELPDESK_DATABASE_URL", "postgres://helpdesk_app@127.0.0.1:5432/helpdesk?sslmode=disable", false, "PostgreSQL URL of the application role (must not own the tables, no BYPASSRLS)", postgresURL(func(c *Config) *string { return &c.DatabaseURL })},
+	{"HELPDESK_DATABASE_MAX_CONNS", "40", false, "size of each process's PostgreSQL pool (keep it above the worker concurrency; PostgreSQL's max_connections must cover every process)", positiveInt(func(c *Config) *int { return &c.DatabaseMaxConns })},
 	{"HELPDESK_MIGRATE_DATABASE_URL", "postgres://helpdesk@127.0.0.1:5432/helpdesk?sslmode=disable", false, "PostgreSQL URL of the role that owns the schema, used by `helpdesk migrate`", postgresURL(func(c *Config) *string { return &c.MigrateURL })},
 	{"HELPDESK_REDIS_URL", "redis://127.0.0.1:6379/0", false, "Redis URL (AOF recommended, maxmemory-policy noeviction)", func(c *Config, v string) error {
 		u, err := url.Parse(v)

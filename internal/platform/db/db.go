@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -19,11 +20,23 @@ type DB struct {
 	Pool *pgxpool.Pool
 }
 
-// Open connects and pings.
-func Open(ctx context.Context, url string) (*DB, error) {
+// DefaultMaxConns sizes the pool when the URL does not. pgx's own default
+// (the number of CPUs, at least 4) starves a worker whose tasks each hold a
+// transaction while result hooks and senders need connections of their own.
+const DefaultMaxConns = 40
+
+// Open connects and pings. A pool_max_conns in the URL wins over maxConns;
+// maxConns <= 0 means DefaultMaxConns.
+func Open(ctx context.Context, url string, maxConns int) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("db: parse url: %w", err)
+	}
+	if !strings.Contains(url, "pool_max_conns") {
+		if maxConns <= 0 {
+			maxConns = DefaultMaxConns
+		}
+		cfg.MaxConns = int32(maxConns)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

@@ -81,7 +81,7 @@ func NewDatabase(ctx context.Context) (*Database, func(), error) {
 		drop()
 		return nil, nil, err
 	}
-	if d.DB, err = db.Open(ctx, d.AppURL); err != nil {
+	if d.DB, err = db.Open(ctx, d.AppURL, 0); err != nil {
 		drop()
 		return nil, nil, err
 	}
