@@ -88,7 +88,7 @@ func (s *Service) scheduleCSAT(ctx context.Context, tenantID, ticketID uuid.UUID
 	if delay == 0 {
 		return s.askCSAT(ctx, tenantID, ticketID)
 	}
-	return s.q.Enqueue(ctx, NewCSATTask(tenantID, ticketID), asynq.ProcessIn(delay), asynq.TaskID("support:csat:"+ticketID.String()))
+	return s.q.Enqueue(ctx, NewCSATTask(tenantID, ticketID), asynq.ProcessIn(s.realDur(delay)), asynq.TaskID("support:csat:"+ticketID.String()))
 }
 
 // HandleCSAT is the delayed CSAT task.

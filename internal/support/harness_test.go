@@ -64,6 +64,24 @@ type deskOpts struct {
 	clock    clock.Clock
 	// maxFileBytes caps the file proxy (default 20 MB).
 	maxFileBytes int64
+	// fast runs the sandbox, the outbox and the desk on one fast clock
+	// under Telegram's real limits (20 messages a minute per group).
+	fast *fastClock
+}
+
+// fastClock runs k times faster than real time; the sandbox, the outbox
+// and the desk share one so a minute-long group window costs seconds.
+type fastClock struct {
+	base, start time.Time
+	k           float64
+}
+
+func newFastClock(k float64) *fastClock {
+	return &fastClock{base: time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC), start: time.Now(), k: k}
+}
+
+func (c *fastClock) Now() time.Time {
+	return c.base.Add(time.Duration(float64(time.Since(c.start)) * c.k))
 }
 
 func newDesk(t *testing.T, o deskOpts) *desk {
@@ -76,8 +94,19 @@ func newDesk(t *testing.T, o deskOpts) *desk {
 			t.Fatal(err)
 		}
 	}
-	d.sb = tgsandbox.New(tgsandbox.Options{Logger: log, Limits: &tgsandbox.Limits{Enabled: true, Scale: 20, BotPerSecond: 30,
-		BotBurst: 30, PrivatePerSecond: 1, PrivateBurst: 3, GroupPerMinute: 20},
+	sbLimits := tgsandbox.Limits{Enabled: true, Scale: 20, BotPerSecond: 30,
+		BotBurst: 30, PrivatePerSecond: 1, PrivateBurst: 3, GroupPerMinute: 20}
+	var sbClock tgsandbox.Clock
+	obLimits, rate := outbox.Limits{Scale: 20}, 1.0
+	if o.fast != nil {
+		sbLimits, sbClock, obLimits, rate = tgsandbox.DefaultLimits(), o.fast, outbox.Limits{}, o.fast.k
+		o.clock = o.fast
+	}
+	var obClock clock.Clock
+	if o.fast != nil {
+		obClock = o.fast
+	}
+	d.sb = tgsandbox.New(tgsandbox.Options{Logger: log, Limits: &sbLimits, Clock: sbClock,
 		WebhookRetryMin: 20 * time.Millisecond, WebhookRetryMax: 100 * time.Millisecond})
 	sbts := httptest.NewServer(d.sb)
 
@@ -100,13 +129,13 @@ func newDesk(t *testing.T, o deskOpts) *desk {
 	go func() { _ = app.Listener(ln) }()
 
 	d.ob = outbox.New(env.DB, env.Redis.Client, qc, d.bots, outbox.Options{APIURL: sbts.URL,
-		Limits: outbox.Limits{Scale: 20}, Logger: log})
+		Limits: obLimits, Clock: obClock, ClockRate: rate, Logger: log})
 	d.proc = telegram.NewProcessor(env.DB, env.Redis.Client, qc, d.ob, d.tenants,
 		telegram.ProcessorOptions{LockTTL: 3 * time.Second, Logger: log})
 	d.surveys = survey.NewService(env.DB, d.ob, d.tenants, survey.Options{Clock: o.clock, Logger: log})
 	d.surveys.Attach(d.proc)
 	d.svc = support.NewService(env.DB, env.Redis.Client, qc, d.ob, d.tenants, d.bots, support.Options{
-		APIURL: sbts.URL, IconDebounce: o.iconDebounce, Surveys: d.surveys, MaxFileBytes: o.maxFileBytes, Clock: o.clock, Logger: log})
+		APIURL: sbts.URL, IconDebounce: o.iconDebounce, Surveys: d.surveys, MaxFileBytes: o.maxFileBytes, Clock: o.clock, ClockRate: rate, Logger: log})
 	d.svc.Attach(d.proc)
 
 	srv := queue.NewServer(env.Redis.Asynq, queue.ServerOptions{Concurrency: 8,

@@ -66,7 +66,7 @@ func (s *Service) setIcon(ctx context.Context, tenantID uuid.UUID, tx pgx.Tx, to
 	if _, err := tx.Exec(ctx, `UPDATE support_topics SET icon_due_at = $2 WHERE id = $1`, topicID, due); err != nil {
 		return fmt.Errorf("store: icon due: %w", err)
 	}
-	return s.q.Enqueue(ctx, NewIconTask(tenantID, topicID), asynq.ProcessIn(max(due.Sub(now), 0)),
+	return s.q.Enqueue(ctx, NewIconTask(tenantID, topicID), asynq.ProcessIn(s.realDur(max(due.Sub(now), 0))),
 		asynq.TaskID(fmt.Sprintf("support:icon:%s:%d", topicID, due.UnixNano())))
 }
 
@@ -86,6 +86,19 @@ func (s *Service) HandleIcon(ctx context.Context, t *asynq.Task) error {
 			FROM support_topics WHERE id = $1 FOR UPDATE`, p.TopicID).Scan(&icon, &applied, &state, &thread, &botID, &staffChat, &dueAt)
 		if err != nil {
 			return fmt.Errorf("store: icon topic: %w", err)
+		}
+		if icon != applied && thread != nil && state != "creating" && dueAt != nil && now.Sub(*dueAt) < s.opts.IconMaxDefer {
+			// Every icon edit posts a service message that takes one of the
+			// group's 20 a minute: while people's messages wait for the
+			// group, the edit waits too (at most IconMaxDefer).
+			busy, err := groupBacklog(ctx, tx, botID, staffChat)
+			if err != nil {
+				return err
+			}
+			if busy {
+				return s.q.Enqueue(ctx, NewIconTask(p.TenantID, p.TopicID), asynq.ProcessIn(s.realDur(s.opts.IconDebounce)),
+					asynq.TaskID(fmt.Sprintf("support:icon:%s:%d:%d", p.TopicID, dueAt.UnixNano(), now.UnixNano())))
+			}
 		}
 		if _, err := tx.Exec(ctx, `UPDATE support_topics SET icon_due_at = NULL WHERE id = $1`, p.TopicID); err != nil {
 			return err
@@ -109,6 +122,20 @@ func (s *Service) HandleIcon(ctx context.Context, t *asynq.Task) error {
 		_, err = tx.Exec(ctx, `UPDATE support_topics SET icon_applied = $2, icon_edited_at = $3 WHERE id = $1`, p.TopicID, icon, now)
 		return err
 	})
+}
+
+// groupBacklog reports whether people's messages still wait to be relayed
+// into the staff group (pending on a topic being created, or queued).
+func groupBacklog(ctx context.Context, tx pgx.Tx, botID, staffChat int64) (bool, error) {
+	var busy bool
+	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM support_messages m
+		JOIN support_tickets t ON t.id = m.ticket_id JOIN support_topics tp ON tp.id = t.topic_id
+		WHERE tp.bot_id = $1 AND tp.staff_chat_id = $2 AND m.direction = 'in' AND m.relay IN ('pending', 'queued'))`,
+		botID, staffChat).Scan(&busy)
+	if err != nil {
+		return false, fmt.Errorf("store: group backlog: %w", err)
+	}
+	return busy, nil
 }
 
 // iconID is the custom emoji id of a status icon for the bot, from

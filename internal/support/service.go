@@ -68,6 +68,12 @@ type Options struct {
 	// latest status wins (default 10 s). Every edit posts a service message
 	// that counts against the group's 20 messages a minute.
 	IconDebounce time.Duration
+	// IconMaxDefer: an icon edit waits while people's messages wait to be
+	// relayed into the same staff group, at most this long past its due
+	// time (default 10 min: a 100-message flood takes a group's budget for
+	// 5 minutes; a group busier than its budget for longer still sees its
+	// icons, late).
+	IconMaxDefer time.Duration
 	// BindCodeTTL is how long a staff-group bind code is valid (default 1 h).
 	BindCodeTTL time.Duration
 	// TopicCreatesPerHour caps topic creations (first ones and re-creations
@@ -93,7 +99,11 @@ type Options struct {
 	// download limit).
 	MaxFileBytes int64
 	Clock        clock.Clock
-	Logger       *slog.Logger
+	// ClockRate is how many Clock seconds pass per real second: 1 for the
+	// real clock; tests that run the desk, the outbox and the sandbox on one
+	// fast clock set it so delays handed to the queue are real.
+	ClockRate float64
+	Logger    *slog.Logger
 }
 
 func (o *Options) defaults() {
@@ -108,6 +118,9 @@ func (o *Options) defaults() {
 	}
 	if o.IconDebounce <= 0 {
 		o.IconDebounce = 10 * time.Second
+	}
+	if o.IconMaxDefer <= 0 {
+		o.IconMaxDefer = 10 * time.Minute
 	}
 	if o.BindCodeTTL <= 0 {
 		o.BindCodeTTL = time.Hour
@@ -130,6 +143,9 @@ func (o *Options) defaults() {
 	if o.Clock == nil {
 		o.Clock = clock.Real{}
 	}
+	if o.ClockRate <= 0 {
+		o.ClockRate = 1
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -149,6 +165,11 @@ type Service struct {
 
 	iconsMu sync.Mutex
 	icons   map[int64]map[string]string // bot -> emoji -> custom_emoji_id
+}
+
+// realDur is the real time a Clock duration takes (task delays).
+func (s *Service) realDur(d time.Duration) time.Duration {
+	return time.Duration(float64(d) / s.opts.ClockRate)
 }
 
 // Outbox kinds of the desk's calls; results are routed back by kind.

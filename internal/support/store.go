@@ -42,18 +42,21 @@ func scanTopic(r pgx.Row) (*topicRow, error) {
 }
 
 // lockTopic returns the contact's topic locked for the transaction (nil if none).
+// The topic look-ups lock the row and note it in a collecting transaction,
+// which keeps the topic's outbox calls in commit order (txout.go).
+
 func lockTopic(ctx context.Context, tx pgx.Tx, botID int64, contactID uuid.UUID) (*topicRow, error) {
-	return scanTopic(tx.QueryRow(ctx, `SELECT `+topicCols+` FROM support_topics
-		WHERE bot_id = $1 AND contact_id = $2 FOR UPDATE`, botID, contactID))
+	return noteTopic(tx)(scanTopic(tx.QueryRow(ctx, `SELECT `+topicCols+` FROM support_topics
+		WHERE bot_id = $1 AND contact_id = $2 FOR UPDATE`, botID, contactID)))
 }
 
 func lockTopicByID(ctx context.Context, tx pgx.Tx, id uuid.UUID) (*topicRow, error) {
-	return scanTopic(tx.QueryRow(ctx, `SELECT `+topicCols+` FROM support_topics WHERE id = $1 FOR UPDATE`, id))
+	return noteTopic(tx)(scanTopic(tx.QueryRow(ctx, `SELECT `+topicCols+` FROM support_topics WHERE id = $1 FOR UPDATE`, id)))
 }
 
 func topicByThread(ctx context.Context, tx pgx.Tx, botID, staffChatID int64, threadID int) (*topicRow, error) {
-	return scanTopic(tx.QueryRow(ctx, `SELECT `+topicCols+` FROM support_topics
-		WHERE bot_id = $1 AND staff_chat_id = $2 AND thread_id = $3 FOR UPDATE`, botID, staffChatID, threadID))
+	return noteTopic(tx)(scanTopic(tx.QueryRow(ctx, `SELECT `+topicCols+` FROM support_topics
+		WHERE bot_id = $1 AND staff_chat_id = $2 AND thread_id = $3 FOR UPDATE`, botID, staffChatID, threadID)))
 }
 
 // insertTopic creates the contact's topic row in state 'creating'. Concurrent
