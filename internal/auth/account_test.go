@@ -212,3 +212,25 @@ func TestOperatorLoginAndLimits(t *testing.T) {
 	want(t, f.do(t, "GET", "/ops/ping", o.access, nil), 403, "forbidden")
 	want(t, f.do(t, "POST", "/api/v1/signup", "", map[string]any{"company": "Y", "email": email, "password": goodPassword}), 409, "email_taken")
 }
+
+func TestSuspendedTenantCannotLogInOrRefresh(t *testing.T) {
+	f := newFixture(t)
+	o := f.signup(t)
+	other := f.signup(t)
+	setStatus := func(id, status string) {
+		if _, err := env.Owner.Exec(context.Background(), `UPDATE tenants SET status = $2 WHERE id = $1`, id, status); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setStatus(o.tenantID, "suspended")
+	login := map[string]any{"email": o.email, "password": goodPassword}
+	want(t, f.do(t, "POST", "/api/v1/auth/login", "", login), 403, "tenant_suspended")
+	want(t, f.do(t, "POST", "/api/v1/auth/refresh", "", map[string]any{"refresh_token": o.refresh}), 403, "tenant_suspended")
+	// Another tenant's users are not affected.
+	want(t, f.do(t, "POST", "/api/v1/auth/login", "", map[string]any{"email": other.email, "password": goodPassword}), 200, "")
+
+	// Reinstated, the same refresh token still works: refusing spent nothing.
+	setStatus(o.tenantID, "active")
+	want(t, f.do(t, "POST", "/api/v1/auth/refresh", "", map[string]any{"refresh_token": o.refresh}), 200, "")
+	want(t, f.do(t, "POST", "/api/v1/auth/login", "", login), 200, "")
+}

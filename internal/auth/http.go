@@ -105,6 +105,8 @@ func problem(err error) error {
 		return httpx.Unauthorized("invalid_credentials", "Wrong e-mail or password.")
 	case errors.Is(err, ErrAccountDisabled):
 		return httpx.NewProblem(http.StatusForbidden, "account_disabled", "This account is disabled; ask your team's owner.")
+	case errors.Is(err, ErrTenantSuspended):
+		return httpx.NewProblem(http.StatusForbidden, "tenant_suspended", "This company's account is suspended; contact the platform's support.")
 	case errors.Is(err, ErrInvalidToken):
 		return httpx.Unauthorized("invalid_token", "The access token is not valid.")
 	case errors.Is(err, ErrTokenExpired):

@@ -103,11 +103,20 @@ func (s *Service) login(ctx context.Context, email, password string, cl Client) 
 	}
 	p := &Principal{UserID: a.id, TenantID: a.tenantID, Role: a.role}
 	var pair TokenPair
+	var outcome error
 	err = s.inScope(ctx, a.tenantID, func(tx pgx.Tx, t tables) error {
+		if t == userTables {
+			if outcome = tenantSuspended(ctx, tx); outcome != nil {
+				return nil
+			}
+		}
 		var err error
 		pair, err = s.startSession(ctx, tx, t, p, cl)
 		return err
 	})
+	if err == nil {
+		err = outcome
+	}
 	if err != nil {
 		return TokenPair{}, nil, err
 	}
@@ -121,4 +130,19 @@ func IsThrottled(err error) (time.Duration, bool) {
 		return te.RetryAfter, true
 	}
 	return 0, false
+}
+
+// tenantSuspended answers ErrTenantSuspended when the transaction's tenant
+// was suspended by an operator: its users cannot log in or refresh (access
+// tokens already issued live out their short TTL; every feature already
+// stops for a suspended tenant).
+func tenantSuspended(ctx context.Context, tx pgx.Tx) error {
+	var status string
+	if err := tx.QueryRow(ctx, `SELECT status FROM tenants WHERE id = app_tenant()`).Scan(&status); err != nil {
+		return fmt.Errorf("auth: load tenant status: %w", err)
+	}
+	if status == "suspended" {
+		return ErrTenantSuspended
+	}
+	return nil
 }

@@ -52,6 +52,7 @@ type Service struct {
 var (
 	ErrInvalidCredentials = errors.New("auth: invalid credentials")
 	ErrAccountDisabled    = errors.New("auth: account disabled")
+	ErrTenantSuspended    = errors.New("auth: tenant suspended")
 	ErrTooManyAttempts    = errors.New("auth: too many attempts")
 	ErrEmailTaken         = errors.New("auth: email taken")
 	ErrInvalidToken       = errors.New("auth: invalid token")

@@ -137,6 +137,15 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string, cl Client) (
 			outcome = ErrAccountDisabled
 			return s.revokeSessions(ctx, tx, t, "disabled", sid)
 		}
+		if t == userTables {
+			if err := tenantSuspended(ctx, tx); err != nil {
+				if !errors.Is(err, ErrTenantSuspended) {
+					return err
+				}
+				outcome = err
+				return nil
+			}
+		}
 		if _, err := tx.Exec(ctx, `UPDATE `+t.tokens+` SET spent_at = $2 WHERE hash = $1`, hash, now); err != nil {
 			return fmt.Errorf("auth: spend refresh token: %w", err)
 		}
