@@ -65,6 +65,7 @@ func New(d *Deps) (*App, error) {
 		PasswordParams:    d.PasswordParams,
 		Clock:             d.Clock,
 		Mailer:            mailer,
+		Keyring:           d.Keyring,
 		Logger:            d.Log,
 	})
 	if err != nil {

@@ -42,6 +42,10 @@ func (h *Handler) Routes(r fiber.Router) {
 	r.Delete("/auth/sessions/:id", authenticated, h.revokeSession)
 	r.Get("/me", authenticated, h.me)
 	r.Post("/me/password", authenticated, h.changePassword)
+	r.Get("/me/totp", authenticated, h.totpStatus)
+	r.Post("/me/totp", authenticated, h.totpStart)
+	r.Post("/me/totp/confirm", authenticated, h.totpConfirm)
+	r.Post("/me/totp/disable", authenticated, h.totpDisable)
 
 	// The team.
 	r.Get("/members", Require(RoleAgent), h.members)
@@ -107,6 +111,16 @@ func problem(err error) error {
 		return httpx.NewProblem(http.StatusForbidden, "account_disabled", "This account is disabled; ask your team's owner.")
 	case errors.Is(err, ErrTenantSuspended):
 		return httpx.NewProblem(http.StatusForbidden, "tenant_suspended", "This company's account is suspended; contact the platform's support.")
+	case errors.Is(err, ErrTOTPRequired):
+		return httpx.Unauthorized("totp_required", "Enter the 6-digit code from your authenticator app.")
+	case errors.Is(err, ErrTOTPInvalid):
+		return httpx.Unauthorized("invalid_totp", "The code is wrong or was already used; enter the current code from your authenticator app.")
+	case errors.Is(err, ErrTOTPAlreadyOn):
+		return httpx.Conflict("totp_already_on", "Two-factor sign-in is already on; turn it off first to set up a new app.")
+	case errors.Is(err, ErrTOTPNotEnrolled):
+		return httpx.Conflict("totp_not_enrolled", "Two-factor sign-in is not set up; start the set-up first.")
+	case errors.Is(err, ErrTOTPNotConfigured):
+		return httpx.NewProblem(http.StatusServiceUnavailable, "totp_unavailable", "Two-factor sign-in is not available on this server.")
 	case errors.Is(err, ErrInvalidToken):
 		return httpx.Unauthorized("invalid_token", "The access token is not valid.")
 	case errors.Is(err, ErrTokenExpired):

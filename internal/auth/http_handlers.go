@@ -31,6 +31,7 @@ func (h *Handler) signup(c *fiber.Ctx) error {
 type loginRequest struct {
 	Email    string `json:"email"`
 	Password string `json:"password"`
+	TOTPCode string `json:"totp_code"`
 }
 
 func (h *Handler) login(c *fiber.Ctx) error {
@@ -44,7 +45,7 @@ func (h *Handler) login(c *fiber.Ctx) error {
 	if err := v.Err(); err != nil {
 		return err
 	}
-	pair, _, err := h.svc.login(c.UserContext(), req.Email, req.Password, clientOf(c))
+	pair, _, err := h.svc.login(c.UserContext(), req.Email, req.Password, req.TOTPCode, clientOf(c))
 	if err != nil {
 		return problem(err)
 	}
@@ -252,4 +253,65 @@ func (h *Handler) deleteMember(c *fiber.Ctx) error {
 		return problem(err)
 	}
 	return c.SendStatus(fiber.StatusNoContent)
+}
+
+func (h *Handler) totpStatus(c *fiber.Ctx) error {
+	st, err := h.svc.TOTPStatus(c.UserContext(), PrincipalOf(c))
+	if err != nil {
+		return problem(err)
+	}
+	return c.JSON(st)
+}
+
+type totpRequest struct {
+	Password string `json:"password"`
+	Code     string `json:"code"`
+}
+
+func (h *Handler) totpStart(c *fiber.Ctx) error {
+	var req totpRequest
+	if err := httpx.DecodeJSON(c, &req); err != nil {
+		return err
+	}
+	out, err := h.svc.StartTOTP(c.UserContext(), PrincipalOf(c), req.Password)
+	if err != nil {
+		return totpProblem(err)
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.Status(fiber.StatusCreated).JSON(out)
+}
+
+func (h *Handler) totpConfirm(c *fiber.Ctx) error {
+	var req totpRequest
+	if err := httpx.DecodeJSON(c, &req); err != nil {
+		return err
+	}
+	if err := h.svc.ConfirmTOTP(c.UserContext(), PrincipalOf(c), req.Code); err != nil {
+		return totpProblem(err)
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+func (h *Handler) totpDisable(c *fiber.Ctx) error {
+	var req totpRequest
+	if err := httpx.DecodeJSON(c, &req); err != nil {
+		return err
+	}
+	if err := h.svc.DisableTOTP(c.UserContext(), PrincipalOf(c), req.Password, req.Code); err != nil {
+		return totpProblem(err)
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+// totpProblem names the field a wrong password or code came in; at login
+// a wrong code is a 401.
+func totpProblem(err error) error {
+	if errors.Is(err, ErrWrongPassword) {
+		return httpx.Invalid(httpx.FieldError{Field: "password", Code: "incorrect", Message: "The password is wrong."})
+	}
+	if errors.Is(err, ErrTOTPInvalid) {
+		return httpx.Invalid(httpx.FieldError{Field: "code", Code: "invalid_totp",
+			Message: "The code is wrong or was already used; enter the current code from your authenticator app."})
+	}
+	return problem(err)
 }

@@ -75,11 +75,11 @@ func (s *Service) emailTaken(ctx context.Context, email string) (bool, error) {
 // no tenant. Failures are throttled per account and per IP. Tests in other
 // packages use it to get tokens.
 func (s *Service) Login(ctx context.Context, email, password, ip, userAgent string) (TokenPair, error) {
-	pair, _, err := s.login(ctx, email, password, Client{IP: ip, UserAgent: userAgent})
+	pair, _, err := s.login(ctx, email, password, "", Client{IP: ip, UserAgent: userAgent})
 	return pair, err
 }
 
-func (s *Service) login(ctx context.Context, email, password string, cl Client) (TokenPair, *Principal, error) {
+func (s *Service) login(ctx context.Context, email, password, code string, cl Client) (TokenPair, *Principal, error) {
 	email, _ = normalizeEmail(email)
 	release, err := s.throttle(ctx, email, cl.IP)
 	if err != nil {
@@ -97,8 +97,8 @@ func (s *Service) login(ctx context.Context, email, password string, cl Client) 
 	if err := crypto.CheckPassword(a.hash, password); err != nil {
 		return TokenPair{}, nil, ErrInvalidCredentials
 	}
-	release()
 	if a.disabled {
+		release()
 		return TokenPair{}, nil, ErrAccountDisabled
 	}
 	p := &Principal{UserID: a.id, TenantID: a.tenantID, Role: a.role}
@@ -110,12 +110,23 @@ func (s *Service) login(ctx context.Context, email, password string, cl Client) 
 				return nil
 			}
 		}
+		if outcome = s.loginTOTP(ctx, tx, t, a.id, code); outcome != nil {
+			if errors.Is(outcome, ErrTOTPInvalid) || errors.Is(outcome, ErrTOTPRequired) {
+				return nil
+			}
+			return outcome
+		}
 		var err error
 		pair, err = s.startSession(ctx, tx, t, p, cl)
 		return err
 	})
 	if err == nil {
 		err = outcome
+	}
+	// A missing or wrong second factor counts as a failed attempt: the
+	// throttle keeps a known password from buying unlimited code guesses.
+	if !errors.Is(err, ErrTOTPInvalid) && !errors.Is(err, ErrTOTPRequired) {
+		release()
 	}
 	if err != nil {
 		return TokenPair{}, nil, err

@@ -31,7 +31,8 @@ type Options struct {
 	LoginMaxPerMinute int           // failed logins per account and per IP; default 10
 	PasswordParams    crypto.PasswordParams
 	Clock             clock.Clock
-	Mailer            Mailer // default NopMailer
+	Mailer            Mailer          // default NopMailer
+	Keyring           *crypto.Keyring // seals TOTP secrets; nil turns two-factor enrolment off
 	Logger            *slog.Logger
 }
 
