@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"mime"
 	"net"
 	"net/mail"
 	"net/smtp"
@@ -120,7 +121,8 @@ func (m *SMTPMailer) Send(ctx context.Context, msg Mail) error {
 	if err != nil {
 		return fmt.Errorf("auth: mailer: data: %w", err)
 	}
-	body := "From: " + m.from + "\r\nTo: " + msg.To + "\r\nSubject: " + msg.Subject +
+	// Header values must be ASCII: a Russian subject is RFC 2047-encoded.
+	body := "From: " + m.from + "\r\nTo: " + msg.To + "\r\nSubject: " + mime.QEncoding.Encode("utf-8", msg.Subject) +
 		"\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" +
 		strings.ReplaceAll(msg.Body, "\n", "\r\n")
 	if _, err := w.Write([]byte(body)); err != nil {
