@@ -15,6 +15,7 @@ import (
 	"github.com/tgdesk/helpdesk/frontend"
 	"github.com/tgdesk/helpdesk/internal/auth"
 	"github.com/tgdesk/helpdesk/internal/bots"
+	"github.com/tgdesk/helpdesk/internal/broadcast/audience"
 	"github.com/tgdesk/helpdesk/internal/ops"
 	"github.com/tgdesk/helpdesk/internal/platform/httpx"
 	"github.com/tgdesk/helpdesk/internal/platform/queue"
@@ -36,6 +37,7 @@ type App struct {
 	Processor *telegram.Processor
 	Support   *support.Service
 	Surveys   *survey.Service
+	Audience  *audience.Service
 	Ops       *ops.Service
 
 	bg     sync.WaitGroup
@@ -97,6 +99,9 @@ func New(d *Deps) (*App, error) {
 
 	a.Surveys = survey.NewService(d.DB, a.Outbox, a.Tenants, survey.Options{Clock: d.Clock, Logger: d.Log})
 	a.Surveys.Attach(a.Processor)
+	// Subscribers and segments: the notifications menu and /stop in the bot.
+	a.Audience = audience.NewService(d.DB, a.Tenants, a.Tenants, audience.Options{Clock: d.Clock, Logger: d.Log})
+	a.Audience.Attach(a.Processor)
 	a.Support = support.NewService(d.DB, d.Redis, d.Queue, a.Outbox, a.Tenants, a.Bots, support.Options{
 		Surveys: a.Surveys,
 		APIURL:  d.Cfg.TelegramAPIURL,
@@ -156,6 +161,7 @@ func (a *App) HTTP() *fiber.App {
 	bots.NewHandler(a.Bots).Routes(api)
 	support.NewHandler(a.Support).Routes(api)
 	survey.NewHandler(a.Surveys).Routes(api)
+	audience.NewHandler(a.Audience).Routes(api)
 
 	opsGroup := app.Group("/ops", authH.Authenticate(), auth.RequireOperator())
 	tenantH.OpsRoutes(opsGroup)

@@ -23,6 +23,19 @@ var crossTenantObjects = map[string]objectOf{
 	"/api/v1/support/canned/:id":   cannedOf,
 	"/api/v1/support/messages/:id": messageOf,
 	"/api/v1/surveys/:id":          surveyOf,
+	"/api/v1/segments/:id":         segmentOf,
+}
+
+// segmentOf is a segment of the team's tenant (created once, by name).
+func segmentOf(o *team) string {
+	var id string
+	if err := env.Owner.QueryRow(context.Background(), `INSERT INTO segments (id, tenant_id, name, filter)
+		VALUES ($1, $2, 'isolation', '{"field": "language", "op": "eq", "value": "ru"}')
+		ON CONFLICT (tenant_id, name) DO UPDATE SET name = EXCLUDED.name
+		RETURNING id::text`, uuid.NewString(), o.TenantID).Scan(&id); err != nil {
+		panic(err)
+	}
+	return id
 }
 
 // messageOf is a support message of the team's ticket.
