@@ -327,29 +327,33 @@ func (cx *compiler) custom(f Filter, path string, v *valueReader) string {
 
 // startPayload matches anyone who ever opened this bot with a deep link
 // (/start payload) — a terminal's QR code, say. Start events are written
-// by the update processor (internal/telegram, event "started").
+// by the update processor (internal/telegram, event "started"); their
+// payload is the generated column events.start_payload (migration 00022).
 func (cx *compiler) startPayload(op string, v *valueReader) string {
 	const probe = "EXISTS (SELECT 1 FROM events e WHERE e.tenant_id = bc.tenant_id AND e.bot_id = bc.bot_id" +
-		" AND e.type = 'started' AND e.contact_id = bc.contact_id AND "
+		" AND e.contact_id = bc.contact_id AND e.start_payload IS NOT NULL AND "
 	switch op {
 	case "eq":
 		s, ok := v.str(payloadRe, "a start payload: 1–64 of A–Z a–z 0–9 _ -")
 		if !ok {
 			return ""
 		}
-		return probe + "(e.payload ->> 'payload') = " + cx.arg(s) + ")"
+		return probe + "e.start_payload = " + cx.arg(s) + ")"
 	case "in":
 		l, ok := v.strs(payloadRe, "a list of start payloads (1–64 of A–Z a–z 0–9 _ -)")
 		if !ok {
 			return ""
 		}
-		return probe + "(e.payload ->> 'payload') = ANY(" + cx.arg(l) + "::text[]))"
+		return probe + "e.start_payload = ANY(" + cx.arg(l) + "::text[]))"
 	default:
 		s, ok := v.str(payloadRe, "a payload prefix: 1–64 of A–Z a–z 0–9 _ -")
 		if !ok {
 			return ""
 		}
-		return probe + "starts_with(e.payload ->> 'payload', " + cx.arg(s) + "))"
+		// A range rather than LIKE or starts_with: text comparison is
+		// LEAKPROOF, so the index serves it under row-level security. The
+		// column's collation is "C", where the payload alphabet sorts below "~".
+		return probe + "e.start_payload >= " + cx.arg(s) + " AND e.start_payload < " + cx.arg(s+"~") + ")"
 	}
 }
 
@@ -395,17 +399,17 @@ func (cx *compiler) topic(op string, v *valueReader) string {
 		cx.fail(v.path, "unknown_topic", fmt.Sprintf("%q is not one of this tenant's topics (%s)", key, strings.Join(topicKeys(cx.topics), ", ")))
 		return ""
 	}
-	expr := subscribedExpr(cx.arg(t.Key), cx.arg(t.Default))
+	expr := "(NOT bc.unsubscribed AND " + topicSwitch(cx.arg(t.Key), cx.arg(t.Default)) + ")"
 	if op == "subscribed" {
 		return expr
 	}
 	return "NOT " + expr
 }
 
-// subscribedExpr is true when the chat gets mailings of a topic: not
-// stopped, and the topic's switch on (or, never touched, its default).
-func subscribedExpr(key, def string) string {
-	return "(NOT bc.unsubscribed AND COALESCE((bc.subscriptions -> " + key + "::text) = 'true'::jsonb, " + def + "::boolean))"
+// topicSwitch is a chat's switch of a topic: on, off, or (never touched)
+// the topic's default. Mailings of the topic also need NOT bc.unsubscribed.
+func topicSwitch(key, def string) string {
+	return "COALESCE((bc.subscriptions -> " + key + "::text) = 'true'::jsonb, " + def + "::boolean)"
 }
 
 // valueReader decodes a condition's value, recording what is wrong with it.

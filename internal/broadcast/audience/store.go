@@ -66,7 +66,7 @@ func (s *Service) prepare(ctx context.Context, tenantID uuid.UUID, botID int64, 
 		if !ok {
 			return nil, fmt.Errorf("%w: %q", ErrUnknownTopic, topic)
 		}
-		q.deliverable += " AND " + subscribedExpr(q.arg(t.Key), q.arg(t.Default))
+		q.deliverable += " AND " + topicSwitch(q.arg(t.Key), q.arg(t.Default))
 	}
 	return q, nil
 }
