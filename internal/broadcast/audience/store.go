@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -296,7 +297,7 @@ func scanSegment(row pgx.Row, seg *Segment) error {
 	return json.Unmarshal(raw, &seg.Filter)
 }
 
-func audit(ctx context.Context, tx pgx.Tx, tenantID, actor uuid.UUID, action string, target uuid.UUID, details map[string]any, now any) error {
+func audit(ctx context.Context, tx pgx.Tx, tenantID, actor uuid.UUID, action string, target uuid.UUID, details map[string]any, now time.Time) error {
 	raw, _ := json.Marshal(details)
 	who := "system"
 	if actor != uuid.Nil {
