@@ -113,8 +113,8 @@ func (h *Handler) pull(c *fiber.Ctx) error {
 
 func (h *Handler) ack(c *fiber.Ctx) error {
 	var req struct {
-		Cursor *string     `json:"cursor"`
-		IDs    []uuid.UUID `json:"ids"`
+		Cursor *string  `json:"cursor"`
+		IDs    []string `json:"ids"`
 	}
 	if err := httpx.DecodeJSON(c, &req); err != nil {
 		return err
@@ -125,6 +125,14 @@ func (h *Handler) ack(c *fiber.Ctx) error {
 	if len(req.IDs) > MaxPullLimit {
 		return httpx.Invalid(httpx.FieldError{Field: "ids", Code: "invalid", Message: "at most 1000 ids"})
 	}
+	ids := make([]uuid.UUID, 0, len(req.IDs))
+	for i, s := range req.IDs {
+		id, err := uuid.Parse(s)
+		if err != nil {
+			return httpx.Invalid(httpx.FieldError{Field: "ids[" + strconv.Itoa(i) + "]", Code: "invalid", Message: "an event id this API returned"})
+		}
+		ids = append(ids, id)
+	}
 	var upTo *Cursor
 	if req.Cursor != nil && *req.Cursor != "" {
 		cur, err := ParseCursor(*req.Cursor)
@@ -133,7 +141,7 @@ func (h *Handler) ack(c *fiber.Ctx) error {
 		}
 		upTo = &cur
 	}
-	n, err := h.s.Ack(c.UserContext(), callerOf(c).TenantID, upTo, req.IDs)
+	n, err := h.s.Ack(c.UserContext(), callerOf(c).TenantID, upTo, ids)
 	if err != nil {
 		return err
 	}

@@ -16,7 +16,10 @@ import (
 
 type keyLimiter struct{ keys []string }
 
-func (l *keyLimiter) Wait(_ context.Context, key string) error { l.keys = append(l.keys, key); return nil }
+func (l *keyLimiter) Wait(_ context.Context, key string) error {
+	l.keys = append(l.keys, key)
+	return nil
+}
 
 func newClient(t *testing.T) (*httpjson.Client, *fake1c.Server, *keyLimiter) {
 	t.Helper()

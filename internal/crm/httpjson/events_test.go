@@ -28,7 +28,11 @@ func TestParseWebhook(t *testing.T) {
 	for name, req := range map[string]crm.WebhookRequest{
 		"wrong secret": signed(body, "other"),
 		"no signature": {Body: []byte(body)},
-		"body changed": func() crm.WebhookRequest { r := signed(body, "s3cret"); r.Body = []byte(strings.Replace(body, "booked", "done", 1)); return r }(),
+		"body changed": func() crm.WebhookRequest {
+			r := signed(body, "s3cret")
+			r.Body = []byte(strings.Replace(body, "booked", "done", 1))
+			return r
+		}(),
 	} {
 		if _, err := c.ParseWebhook(ctx, req); !errors.Is(err, crm.ErrForged) {
 			t.Errorf("%s: %v", name, err)
