@@ -23,22 +23,22 @@ CREATE TABLE exchange_keys (
 );
 CREATE INDEX exchange_keys_tenant ON exchange_keys (tenant_id, created_at);
 
--- Our events for the tenant's system. Readers page by (txid, seq) and see
--- only rows of transactions older than every transaction still running
--- (pg_snapshot_xmin): a row committed late by a slow transaction can then
--- never land behind a cursor a reader already moved past. acked_at marks
--- what the tenant acknowledged; unacknowledged rows are served again.
+-- Our events for the tenant's system, paged by seq. Publishers hold a
+-- shared advisory lock of the tenant's outbox until they commit and readers
+-- read under the exclusive one, so no seq is in flight while a page is read
+-- and a cursor never passes an event committed later (see
+-- internal/crm/exchange/outbox.go). acked_at marks what the tenant
+-- acknowledged; unacknowledged rows are served again.
 CREATE TABLE exchange_outbox (
     seq         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     id          uuid NOT NULL UNIQUE,
     tenant_id   uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
-    txid        xid8 NOT NULL DEFAULT pg_current_xact_id(),
     type        text NOT NULL,
     payload     jsonb NOT NULL,
     created_at  timestamptz NOT NULL DEFAULT now(),
     acked_at    timestamptz
 );
-CREATE INDEX exchange_outbox_pending ON exchange_outbox (tenant_id, txid, seq) WHERE acked_at IS NULL;
+CREATE INDEX exchange_outbox_pending ON exchange_outbox (tenant_id, seq) WHERE acked_at IS NULL;
 
 -- Client balances as the tenant's system last pushed them (the cabinet's
 -- "My balance" without a call to 1C); client_id is the tenant's id.

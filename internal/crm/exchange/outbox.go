@@ -4,9 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"regexp"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -26,10 +26,30 @@ const (
 
 var eventTypeRe = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$`)
 
+// Outbox ordering. Sequence numbers are taken when a row is inserted but
+// become visible when its transaction commits, so with a bare sequence a
+// reader could see 11 while 10 is still uncommitted, move its cursor past
+// 10 and never see it. Publishers therefore hold a shared advisory lock of
+// their tenant's outbox until they commit, and a reader serves events only
+// while holding that lock exclusively (taken with a try, never queued, so
+// publishers never wait behind a waiting reader): at that moment no
+// sequence number of the tenant is in flight, and every number taken later
+// is larger than every number the reader can see. Publishers of one tenant
+// do not wait for each other; they wait only for a reader's one SELECT.
+const lockClass = 0x6578 // "ex"
+
+func lockKey(tenantID uuid.UUID) int32 {
+	h := fnv.New32a()
+	_, _ = h.Write(tenantID[:])
+	return int32(h.Sum32())
+}
+
 // Publish records an event for the tenant's system inside the caller's
 // transaction, which must be the tenant's (db.InTenant): the event exists
 // exactly when the caller's change commits. typ is dotted lower case
-// ("feedback.created"); payload is marshalled to a JSON object.
+// ("feedback.created"); payload is marshalled to a JSON object. Call it
+// late in the transaction: from here to the commit, pulls of this tenant's
+// outbox serve nothing (they retry briefly, then answer an empty page).
 func Publish(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, typ string, payload any) (uuid.UUID, error) {
 	if !eventTypeRe.MatchString(typ) || len(typ) > 100 {
 		return uuid.Nil, fmt.Errorf("exchange: publish: bad event type %q", typ)
@@ -41,6 +61,9 @@ func Publish(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, typ string, pay
 	if len(raw) == 0 || raw[0] != '{' {
 		return uuid.Nil, fmt.Errorf("exchange: publish %s: payload must be a JSON object", typ)
 	}
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock_shared($1, $2)`, lockClass, lockKey(tenantID)); err != nil {
+		return uuid.Nil, fmt.Errorf("exchange: publish %s: lock: %w", typ, err)
+	}
 	id := ids.New()
 	if _, err := tx.Exec(ctx, `INSERT INTO exchange_outbox (id, tenant_id, type, payload) VALUES ($1, $2, $3, $4)`,
 		id, tenantID, typ, raw); err != nil {
@@ -49,30 +72,22 @@ func Publish(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, typ string, pay
 	return id, nil
 }
 
-// Cursor is a position in a tenant's outbox: the publishing transaction's
-// id and the row's sequence. Its text form ("<txid>-<seq>") is opaque to
-// the tenant.
-type Cursor struct {
-	TxID uint64
-	Seq  int64
-}
+// Cursor is a position in a tenant's outbox (the last sequence number
+// served). Its text form is opaque to the tenant.
+type Cursor struct{ Seq int64 }
 
-func (c Cursor) String() string {
-	return strconv.FormatUint(c.TxID, 10) + "-" + strconv.FormatInt(c.Seq, 10)
-}
+func (c Cursor) String() string { return strconv.FormatInt(c.Seq, 10) }
 
 // ParseCursor reads a cursor; "" is the start.
 func ParseCursor(s string) (Cursor, error) {
 	if s == "" {
 		return Cursor{}, nil
 	}
-	a, b, ok := strings.Cut(s, "-")
-	tx, err1 := strconv.ParseUint(a, 10, 64)
-	seq, err2 := strconv.ParseInt(b, 10, 64)
-	if !ok || err1 != nil || err2 != nil || seq < 0 {
+	seq, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || seq < 0 {
 		return Cursor{}, ErrBadCursor
 	}
-	return Cursor{TxID: tx, Seq: seq}, nil
+	return Cursor{Seq: seq}, nil
 }
 
 // OutEvent is one event as the tenant pulls it.
@@ -96,15 +111,16 @@ type Page struct {
 const (
 	DefaultPullLimit = 100
 	MaxPullLimit     = 1000
+	// lockTries × lockWait bound how long a pull waits for the tenant's
+	// publishing transactions to end before answering an empty page.
+	lockTries = 25
+	lockWait  = 20 * time.Millisecond
 )
 
 // Pull returns up to limit unacknowledged events after the cursor, oldest
-// first. Only events of transactions older than every transaction still
-// running are served: a transaction that published earlier but commits
-// later than another cannot put its event behind a cursor already given
-// out (a sequence alone would: seq 10 committing after seq 11 was read).
-// The price is that a long transaction anywhere in the database holds
-// back delivery until it ends.
+// first, taken while no publishing transaction of the tenant is open (see
+// lockClass). When publishers stay busy for the whole wait it returns an
+// empty page with the cursor unchanged; the tenant pulls again later.
 func (s *Service) Pull(ctx context.Context, tenantID uuid.UUID, after Cursor, limit int) (Page, error) {
 	if limit <= 0 {
 		limit = DefaultPullLimit
@@ -112,22 +128,35 @@ func (s *Service) Pull(ctx context.Context, tenantID uuid.UUID, after Cursor, li
 	limit = min(limit, MaxPullLimit)
 	page := Page{Events: []OutEvent{}, NextCursor: after.String()}
 	err := s.db.InTenant(ctx, tenantID, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT id, txid::text, seq, type, payload, created_at FROM exchange_outbox
-			WHERE tenant_id = $1 AND acked_at IS NULL
-			  AND (txid, seq) > ($2::text::xid8, $3::bigint)
-			  AND txid < pg_snapshot_xmin(pg_current_snapshot())
-			ORDER BY txid, seq LIMIT $4`, tenantID, strconv.FormatUint(after.TxID, 10), after.Seq, limit)
+		for try := 1; ; try++ {
+			var ok bool
+			if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1, $2)`, lockClass, lockKey(tenantID)).Scan(&ok); err != nil {
+				return err
+			}
+			if ok {
+				break
+			}
+			if try == lockTries {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(lockWait):
+			}
+		}
+		// A statement after the lock: in READ COMMITTED it sees every
+		// transaction that published before.
+		rows, err := tx.Query(ctx, `SELECT id, seq, type, payload, created_at FROM exchange_outbox
+			WHERE tenant_id = $1 AND acked_at IS NULL AND seq > $2
+			ORDER BY seq LIMIT $3`, tenantID, after.Seq, limit)
 		if err != nil {
 			return err
 		}
 		for rows.Next() {
 			var e OutEvent
-			var txid string
 			var c Cursor
-			if err := rows.Scan(&e.ID, &txid, &c.Seq, &e.Type, &e.Payload, &e.CreatedAt); err != nil {
-				return err
-			}
-			if c.TxID, err = strconv.ParseUint(txid, 10, 64); err != nil {
+			if err := rows.Scan(&e.ID, &c.Seq, &e.Type, &e.Payload, &e.CreatedAt); err != nil {
 				return err
 			}
 			e.Cursor = c.String()
@@ -142,21 +171,17 @@ func (s *Service) Pull(ctx context.Context, tenantID uuid.UUID, after Cursor, li
 	return page, nil
 }
 
-// Ack acknowledges events: every served event up to and including upTo
-// (when given) and the events named by id. Acknowledged events are not
-// served again; acknowledging twice is harmless. It returns how many
-// events this call acknowledged.
+// Ack acknowledges events: every event up to and including upTo (when
+// given) and the events named by id. Acknowledged events are not served
+// again; acknowledging twice is harmless. It returns how many events this
+// call acknowledged.
 func (s *Service) Ack(ctx context.Context, tenantID uuid.UUID, upTo *Cursor, eventIDs []uuid.UUID) (int64, error) {
 	var n int64
 	now := s.clock.Now().UTC()
 	err := s.db.InTenant(ctx, tenantID, func(tx pgx.Tx) error {
 		if upTo != nil {
-			// Bounded by the same horizon as Pull: a cursor cannot
-			// acknowledge what could not have been served yet.
-			tag, err := tx.Exec(ctx, `UPDATE exchange_outbox SET acked_at = $4
-				WHERE tenant_id = $1 AND acked_at IS NULL AND (txid, seq) <= ($2::text::xid8, $3::bigint)
-				  AND txid < pg_snapshot_xmin(pg_current_snapshot())`,
-				tenantID, strconv.FormatUint(upTo.TxID, 10), upTo.Seq, now)
+			tag, err := tx.Exec(ctx, `UPDATE exchange_outbox SET acked_at = $3
+				WHERE tenant_id = $1 AND acked_at IS NULL AND seq <= $2`, tenantID, upTo.Seq, now)
 			if err != nil {
 				return err
 			}
