@@ -69,6 +69,7 @@ func TestPushValidationNamesTheField(t *testing.T) {
 		{"unknown member", "/api/v1/exchange/clients", `{"clients":[{"id":"C-1","nmae":"x"}]}`, []string{"nmae"}},
 		{"wrong type", "/api/v1/exchange/balances", `{"balances":[{"client_id":"C-1","amount":"lots"}]}`, []string{"balances.amount"}},
 		{"balance currency and time", "/api/v1/exchange/balances", `{"balances":[{"client_id":"C-1","amount":10,"currency":"rub","updated_at":"2026-03-01T09:00:00Z"},{"client_id":"C-2","amount":1,"currency":"RUB"}]}`, []string{"balances[0].currency", "balances[1].updated_at"}},
+		{"balance too large", "/api/v1/exchange/balances", `{"balances":[{"client_id":"C-1","amount":1e12,"bonus":-1e13,"currency":"RUB","updated_at":"2026-03-01T09:00:00Z"}]}`, []string{"balances[0].amount", "balances[0].bonus"}},
 		{"terminal without name", "/api/v1/exchange/terminals", `{"terminals":[{"id":"T-1"}]}`, []string{"terminals[0].name"}},
 		{"terminal twice", "/api/v1/exchange/terminals", `{"terminals":[{"id":"T-1","name":"a"},{"id":"T-1","name":"b"}]}`, []string{"terminals[1].id"}},
 		{"event type", "/api/v1/exchange/deals/events", `{"events":[{"id":"e1","type":"deal.moved","deal_id":"D-1","occurred_at":"2026-03-01T09:00:00Z"}]}`, []string{"events[0].type"}},

@@ -187,8 +187,11 @@ func (s *Service) PushBalances(ctx context.Context, tenantID uuid.UUID, balances
 			if b.UpdatedAt.IsZero() {
 				c.add(p+".updated_at", "required", "when the tenant's system computed it (RFC 3339)")
 			}
-			if b.Amount > 1e12 || b.Amount < -1e12 || b.Bonus > 1e12 || b.Bonus < -1e12 {
+			if b.Amount >= 1e12 || b.Amount <= -1e12 {
 				c.add(p+".amount", "out_of_range", "at most 12 digits before the point")
+			}
+			if b.Bonus >= 1e12 || b.Bonus <= -1e12 {
+				c.add(p+".bonus", "out_of_range", "at most 12 digits before the point")
 			}
 		}
 	}
