@@ -3,6 +3,7 @@ package exchange
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"regexp"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/tgdesk/helpdesk/internal/platform/ids"
 )
@@ -30,12 +32,15 @@ var eventTypeRe = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$`)
 // become visible when its transaction commits, so with a bare sequence a
 // reader could see 11 while 10 is still uncommitted, move its cursor past
 // 10 and never see it. Publishers therefore hold a shared advisory lock of
-// their tenant's outbox until they commit, and a reader serves events only
-// while holding that lock exclusively (taken with a try, never queued, so
-// publishers never wait behind a waiting reader): at that moment no
-// sequence number of the tenant is in flight, and every number taken later
-// is larger than every number the reader can see. Publishers of one tenant
-// do not wait for each other; they wait only for a reader's one SELECT.
+// their tenant's outbox until they commit, and a reader reads a page only
+// while holding that lock exclusively: at that moment no sequence number of
+// the tenant is in flight, and every number taken later is larger than any
+// the reader can see. Publishers of one tenant never wait for each other.
+// A waiting reader makes new publishers of its tenant queue behind it, so
+// it waits at most readLockWait (below PostgreSQL's deadlock_timeout of 1 s:
+// should a publisher it waits for itself wait for a queued publisher, the
+// reader gives up first and no feature transaction is ever the deadlock
+// victim); then it tries again, and after pullAttempts answers an empty page.
 const lockClass = 0x6578 // "ex"
 
 func lockKey(tenantID uuid.UUID) int32 {
@@ -49,7 +54,7 @@ func lockKey(tenantID uuid.UUID) int32 {
 // exactly when the caller's change commits. typ is dotted lower case
 // ("feedback.created"); payload is marshalled to a JSON object. Call it
 // late in the transaction: from here to the commit, pulls of this tenant's
-// outbox serve nothing (they retry briefly, then answer an empty page).
+// outbox wait (briefly, then answer an empty page).
 func Publish(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, typ string, payload any) (uuid.UUID, error) {
 	if !eventTypeRe.MatchString(typ) || len(typ) > 100 {
 		return uuid.Nil, fmt.Errorf("exchange: publish: bad event type %q", typ)
@@ -111,39 +116,46 @@ type Page struct {
 const (
 	DefaultPullLimit = 100
 	MaxPullLimit     = 1000
-	// lockTries × lockWait bound how long a pull waits for the tenant's
-	// publishing transactions to end before answering an empty page.
-	lockTries = 25
-	lockWait  = 20 * time.Millisecond
+	readLockWait     = "200ms"
+	pullAttempts     = 3
 )
 
+// errBusy: the reader's lock wait timed out.
+var errBusy = errors.New("exchange: outbox busy")
+
 // Pull returns up to limit unacknowledged events after the cursor, oldest
-// first, taken while no publishing transaction of the tenant is open (see
-// lockClass). When publishers stay busy for the whole wait it returns an
-// empty page with the cursor unchanged; the tenant pulls again later.
+// first, read while no publishing transaction of the tenant is open (see
+// lockClass). When publishers stay busy through every attempt it returns
+// an empty page with the cursor unchanged; the tenant pulls again later.
 func (s *Service) Pull(ctx context.Context, tenantID uuid.UUID, after Cursor, limit int) (Page, error) {
 	if limit <= 0 {
 		limit = DefaultPullLimit
 	}
 	limit = min(limit, MaxPullLimit)
+	for attempt := 1; ; attempt++ {
+		page, err := s.pull(ctx, tenantID, after, limit)
+		if errors.Is(err, errBusy) && attempt < pullAttempts {
+			continue
+		}
+		if errors.Is(err, errBusy) {
+			return Page{Events: []OutEvent{}, NextCursor: after.String()}, nil
+		}
+		return page, err
+	}
+}
+
+func (s *Service) pull(ctx context.Context, tenantID uuid.UUID, after Cursor, limit int) (Page, error) {
 	page := Page{Events: []OutEvent{}, NextCursor: after.String()}
 	err := s.db.InTenant(ctx, tenantID, func(tx pgx.Tx) error {
-		for try := 1; ; try++ {
-			var ok bool
-			if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1, $2)`, lockClass, lockKey(tenantID)).Scan(&ok); err != nil {
-				return err
+		if _, err := tx.Exec(ctx, "SET LOCAL lock_timeout = '"+readLockWait+"'"); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, $2)`, lockClass, lockKey(tenantID)); err != nil {
+			var pg *pgconn.PgError
+			if errors.As(err, &pg) && pg.Code == "55P03" { // lock_not_available
+				return errBusy
 			}
-			if ok {
-				break
-			}
-			if try == lockTries {
-				return nil
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(lockWait):
-			}
+			return err
 		}
 		// A statement after the lock: in READ COMMITTED it sees every
 		// transaction that published before.
@@ -165,6 +177,9 @@ func (s *Service) Pull(ctx context.Context, tenantID uuid.UUID, after Cursor, li
 		}
 		return rows.Err()
 	})
+	if errors.Is(err, errBusy) {
+		return page, errBusy
+	}
 	if err != nil {
 		return Page{}, fmt.Errorf("exchange: pull: %w", err)
 	}
