@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"strings"
 	"sync"
@@ -273,4 +275,52 @@ func TestErrorsAreMapped(t *testing.T) {
 			t.Fatalf("wrong code: %v", err)
 		}
 	})
+}
+
+// Each documented error answer, with its documented status, maps to its
+// crm error.
+func TestDocumentedErrorAnswers(t *testing.T) {
+	cases := []struct {
+		name   string
+		status int
+		body   string
+		want   error
+	}{
+		{"not found", 400, b24fake.ErrNotFound, crm.ErrNotFound},
+		{"id not defined", 400, b24fake.ErrIDNotDefined, crm.ErrInvalid},
+		{"query limit", 503, b24fake.ErrQueryLimit, nil},
+		{"no auth", 401, b24fake.ErrNoAuthFound, crm.ErrUnauthorized},
+		{"invalid credentials", 401, b24fake.ErrInvalidCredential, crm.ErrUnauthorized},
+		{"expired token", 401, `{"error":"expired_token","error_description":"The access token provided has expired."}`, crm.ErrUnauthorized},
+		{"insufficient scope", 403, `{"error":"insufficient_scope","error_description":"The request requires higher privileges than provided by the webhook token"}`, crm.ErrUnauthorized},
+		{"method not found", 404, b24fake.ErrMethodNotFound, crm.ErrInvalid},
+		{"internal", 500, b24fake.ErrInternal, crm.ErrUnavailable},
+		{"overload", 503, `{"error":"OVERLOAD_LIMIT","error_description":"REST API is blocked due to overload."}`, crm.ErrUnavailable},
+		{"html", 502, "<html>Bad Gateway</html>", crm.ErrUnavailable},
+		{"cut json", 200, `{"result": {"ID": "4`, crm.ErrUnavailable},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(tc.status)
+				_, _ = w.Write([]byte(tc.body))
+			}))
+			defer srv.Close()
+			c, err := bitrix24.New(bitrix24.Config{WebhookURL: srv.URL + "/rest/1/abc/"}, nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.GetDeal(context.Background(), "410")
+			if tc.want == nil {
+				var rl *crm.RateLimitedError
+				if !errors.As(err, &rl) {
+					t.Fatalf("got %v, want a RateLimitedError", err)
+				}
+				return
+			}
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+		})
+	}
 }
