@@ -16,6 +16,7 @@ import (
 	"github.com/tgdesk/helpdesk/internal/auth"
 	"github.com/tgdesk/helpdesk/internal/bots"
 	"github.com/tgdesk/helpdesk/internal/broadcast/audience"
+	"github.com/tgdesk/helpdesk/internal/crm/exchange"
 	"github.com/tgdesk/helpdesk/internal/ops"
 	"github.com/tgdesk/helpdesk/internal/platform/httpx"
 	"github.com/tgdesk/helpdesk/internal/platform/queue"
@@ -39,6 +40,7 @@ type App struct {
 	Surveys   *survey.Service
 	Audience  *audience.Service
 	Ops       *ops.Service
+	Exchange  *exchange.Service
 
 	bg     sync.WaitGroup
 	cancel context.CancelFunc
@@ -112,6 +114,11 @@ func New(d *Deps) (*App, error) {
 	// the messages in staff groups.
 	a.Support.Attach(a.Processor)
 
+	// The 1C exchange: pushed clients and CRM events need an event sink
+	// (the crm service: a.Exchange.SetSink(...)); until one is attached
+	// those pushes answer 503 and 1C sends them again.
+	a.Exchange = exchange.NewService(d.DB, exchange.Options{Clock: d.Clock, Logger: d.Log})
+
 	a.Ops = ops.NewService(d.DB, d.Redis, asynq.NewInspector(d.AsynqOpt),
 		func(ctx context.Context, tenantID uuid.UUID, botID int64) (ops.WebhookInfo, error) {
 			w, err := a.Bots.WebhookHealth(ctx, tenantID, botID)
@@ -152,6 +159,10 @@ func (a *App) HTTP() *fiber.App {
 
 	authH := auth.NewHandler(a.Auth)
 	api := app.Group("/api/v1")
+	// Routes authenticated by an exchange API key (the tenant's 1C), before
+	// the session authentication below.
+	exchangeH := exchange.NewHandler(a.Exchange)
+	exchangeH.KeyRoutes(api)
 	// Public routes first: auth's Routes installs authentication on api
 	// after its own public routes, so everything registered below needs a
 	// valid access token, and each route states its minimum role.
@@ -162,6 +173,7 @@ func (a *App) HTTP() *fiber.App {
 	support.NewHandler(a.Support).Routes(api)
 	survey.NewHandler(a.Surveys).Routes(api)
 	audience.NewHandler(a.Audience).Routes(api)
+	exchangeH.Routes(api)
 
 	opsGroup := app.Group("/ops", authH.Authenticate(), auth.RequireOperator())
 	tenantH.OpsRoutes(opsGroup)

@@ -24,6 +24,7 @@ var crossTenantObjects = map[string]objectOf{
 	"/api/v1/support/messages/:id": messageOf,
 	"/api/v1/surveys/:id":          surveyOf,
 	"/api/v1/segments/:id":         segmentOf,
+	"/api/v1/exchange/keys/:id":    exchangeKeyOf,
 }
 
 // segmentOf is a segment of the team's tenant (created once, by name).
@@ -54,6 +55,21 @@ func surveyOf(o *team) string {
 	if err := env.Owner.QueryRow(context.Background(), `INSERT INTO surveys (id, tenant_id, key, title)
 		VALUES ($1, $2, 'isolation', 'fixture') ON CONFLICT (tenant_id, key) DO UPDATE SET title = EXCLUDED.title
 		RETURNING id::text`, uuid.NewString(), o.TenantID).Scan(&id); err != nil {
+		panic(err)
+	}
+	return id
+}
+
+// exchangeKeyOf is an exchange API key of the team's tenant (created once,
+// by name).
+func exchangeKeyOf(o *team) string {
+	var id string
+	if err := env.Owner.QueryRow(context.Background(), `SELECT id::text FROM exchange_keys WHERE tenant_id = $1 AND name = 'isolation'`,
+		o.TenantID).Scan(&id); err == nil {
+		return id
+	}
+	if err := env.Owner.QueryRow(context.Background(), `INSERT INTO exchange_keys (id, tenant_id, name, key_hash, prefix, created_at)
+		VALUES ($1, $2, 'isolation', $3, 'hxk_iso', now()) RETURNING id::text`, uuid.NewString(), o.TenantID, []byte(uuid.NewString())).Scan(&id); err != nil {
 		panic(err)
 	}
 	return id
@@ -161,6 +177,12 @@ func TestCrossTenantIDsAnswer404OnEveryRoute(t *testing.T) {
 		} `json:"ticket"`
 	}
 	must(t, p.call(t, "GET", "/api/v1/support/tickets/"+b.TicketID, b.Owner.Token, nil, &ticket) == 200, "B's ticket is gone")
+	var keyRevoked bool
+	if err := env.Owner.QueryRow(context.Background(), `SELECT revoked_at IS NOT NULL FROM exchange_keys
+		WHERE tenant_id = $1 AND name = 'isolation'`, b.TenantID).Scan(&keyRevoked); err != nil {
+		t.Fatal(err)
+	}
+	must(t, !keyRevoked, "B's exchange key was revoked by another tenant")
 }
 
 // withParam puts id in place of the route's parameter.
