@@ -92,9 +92,23 @@ type Recipient struct {
 	Lang      string
 }
 
-// Ask sends a run's first question to a contact's chat with the bot. A
-// contact is asked once per run; asking again does nothing.
+// Ask sends a run's first question to a contact's chat with the bot, at
+// live priority (a CSAT question belongs to a conversation). A contact is
+// asked once per run; asking again does nothing.
 func (s *Service) Ask(ctx context.Context, tenantID, runID uuid.UUID, r Recipient) error {
+	_, err := s.ask(ctx, tenantID, runID, []Recipient{r}, outbox.Live)
+	return err
+}
+
+// AskMany asks several contacts in one transaction at bulk priority
+// (campaign and scheduled surveys: at most once per contact and run, behind
+// live conversation traffic). It returns how many were asked for the first
+// time.
+func (s *Service) AskMany(ctx context.Context, tenantID, runID uuid.UUID, rs []Recipient) (int, error) {
+	return s.ask(ctx, tenantID, runID, rs, outbox.Bulk)
+}
+
+func (s *Service) ask(ctx context.Context, tenantID, runID uuid.UUID, rs []Recipient, prio outbox.Priority) (int, error) {
 	now := s.clock.Now()
 	var queued []uuid.UUID
 	err := s.db.InTenant(ctx, tenantID, func(tx pgx.Tx) error {
@@ -109,41 +123,57 @@ func (s *Service) Ask(ctx context.Context, tenantID, runID uuid.UUID, r Recipien
 		if run.closed(now) {
 			return ErrClosed
 		}
+		queued, err = s.askTx(ctx, tx, tenantID, run.SurveyID, runID, rs, prio, now)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("survey: ask: %w", err)
+	}
+	s.afterCommit(ctx, tenantID, queued)
+	return len(queued), nil
+}
+
+func (s *Service) afterCommit(ctx context.Context, tenantID uuid.UUID, queued []uuid.UUID) {
+	if err := s.ob.AfterCommit(ctx, queued...); err != nil {
+		// Not fatal: the outbox's sweeper queues committed rows later.
+		s.log.Warn("survey: outbox after commit", "tenant_id", tenantID, "error", err)
+	}
+}
+
+// askTx records the asks of rs in tx and the first question of each new
+// one in the outbox; it returns the outbox ids to queue after the commit.
+func (s *Service) askTx(ctx context.Context, tx pgx.Tx, tenantID, surveyID, runID uuid.UUID, rs []Recipient,
+	prio outbox.Priority, now time.Time) ([]uuid.UUID, error) {
+	var q *Question
+	var queued []uuid.UUID
+	for _, r := range rs {
 		tag, err := tx.Exec(ctx, `INSERT INTO survey_asks (tenant_id, run_id, contact_id, bot_id, chat_id, lang, asked_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`, tenantID, runID, r.ContactID, r.BotID, r.ChatID, r.Lang, now)
 		if err != nil {
-			return fmt.Errorf("store: ask: %w", err)
+			return nil, fmt.Errorf("store: ask: %w", err)
 		}
 		if tag.RowsAffected() == 0 {
-			return nil // asked before
+			continue // asked before
 		}
-		q, err := questionAt(ctx, tx, run.SurveyID, 1)
-		if err != nil || q == nil {
-			return err
+		if q == nil {
+			if q, err = questionAt(ctx, tx, surveyID, 1); err != nil || q == nil {
+				return nil, err
+			}
 		}
 		text, markup := s.render(ctx, tenantID, r.Lang, runID, *q, nil, true)
 		// Recorded in the transaction under a stable key and queued after
 		// the commit: a rolled-back ask sends nothing, a repeated one
 		// nothing twice.
-		p := map[string]any{"text": text, "reply_markup": markup}
-		raw, _ := json.Marshal(p)
+		raw, _ := json.Marshal(map[string]any{"text": text, "reply_markup": markup})
 		id, err := s.ob.EnqueueTx(ctx, tx, outbox.Message{TenantID: tenantID, BotID: r.BotID, ChatID: r.ChatID, Method: "sendMessage",
-			Params: raw, Priority: outbox.Live, Kind: "survey.question", Ref: runID.String(),
+			Params: raw, Priority: prio, Kind: "survey.question", Ref: runID.String(),
 			IdempotencyKey: "survey:ask:" + runID.String() + ":" + r.ContactID.String()})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		queued = append(queued, id)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("survey: ask: %w", err)
 	}
-	if err := s.ob.AfterCommit(ctx, queued...); err != nil {
-		// Not fatal: the outbox's sweeper queues committed rows later.
-		s.log.Warn("survey: outbox after commit", "tenant_id", tenantID, "error", err)
-	}
-	return nil
+	return queued, nil
 }
 
 // render is a question's text and inline keyboard; cur marks the
@@ -319,7 +349,14 @@ func (s *Service) after(ctx context.Context, in *telegram.Inbound, o outcome, in
 		return nil, nil
 	}
 	if o.next == nil {
-		return nil, in.ReplyText(ctx, TextThanks, nil)
+		if err := in.ReplyText(ctx, TextThanks, nil); err != nil {
+			return nil, err
+		}
+		if o.run.Sticker != "" {
+			// After the thanks text: one destination's messages leave in order.
+			return nil, in.Send(ctx, "sendSticker", map[string]any{"sticker": o.run.Sticker})
+		}
+		return nil, nil
 	}
 	text, markup := s.render(ctx, in.TenantID, in.Lang, o.run.ID, *o.next, nil, false)
 	if err := in.Reply(ctx, text, markup); err != nil {

@@ -17,10 +17,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/hibiken/asynq"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tgdesk/helpdesk/internal/platform/clock"
@@ -41,6 +43,13 @@ const (
 var (
 	ErrNotFound = errors.New("survey: not found")
 	ErrClosed   = errors.New("survey: the run is closed")
+	// ErrAnswered: the questions of a survey with answers cannot change
+	// (the answers would no longer mean what they meant); copy it instead.
+	ErrAnswered = errors.New("survey: the survey has answers")
+	// ErrSystem: a feature's system survey (csat) cannot be deleted.
+	ErrSystem = errors.New("survey: a system survey")
+	// ErrArchived: an archived survey starts no runs.
+	ErrArchived = errors.New("survey: the survey is archived")
 )
 
 // InvalidError names the field of a survey definition that is wrong.
@@ -63,13 +72,31 @@ type Texts interface {
 	Text(ctx context.Context, tenantID uuid.UUID, key, lang string, vars map[string]string) string
 }
 
+// Enqueuer queues asynq tasks (*queue.Client).
+type Enqueuer interface {
+	Enqueue(ctx context.Context, t *asynq.Task, opts ...asynq.Option) error
+}
+
 // Options tune the engine.
 type Options struct {
 	// TextTimeout is how long a person has to type a free-text answer
 	// (default 30 min); after it the next message goes to normal routing.
 	TextTimeout time.Duration
-	Clock       clock.Clock
-	Logger      *slog.Logger
+	// Queue takes the tasks of runs that ask an audience in batches
+	// (schedules); without it schedules cannot be set.
+	Queue Enqueuer
+	// Audience gives the recipients of scheduled runs (default:
+	// BotAudience, every reachable subscriber of the schedule's bot).
+	Audience Audience
+	// AskBatch is how many contacts one batch task asks (default 200).
+	AskBatch int
+	// ScanEvery is the schedule scan's period (default 1 min).
+	ScanEvery time.Duration
+	// StallAfter: a run still asking whose last batch is older than this
+	// (Clock time) is resumed by the scan (default 2 min).
+	StallAfter time.Duration
+	Clock      clock.Clock
+	Logger     *slog.Logger
 }
 
 // Service is the survey engine; safe for concurrent use.
@@ -96,6 +123,18 @@ func NewService(d *db.DB, ob Outbox, texts Texts, opts Options) *Service {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if opts.Audience == nil {
+		opts.Audience = NewBotAudience(d)
+	}
+	if opts.AskBatch <= 0 {
+		opts.AskBatch = 200
+	}
+	if opts.ScanEvery <= 0 {
+		opts.ScanEvery = time.Minute
+	}
+	if opts.StallAfter <= 0 {
+		opts.StallAfter = 2 * time.Minute
+	}
 	return &Service{db: d, ob: ob, texts: texts, opts: opts, clock: opts.Clock, log: opts.Logger,
 		hooks: map[string][]AnswerHook{}}
 }
@@ -117,18 +156,23 @@ type Question struct {
 
 // Survey is a survey with its questions in order.
 type Survey struct {
-	ID        uuid.UUID  `json:"id"`
-	Key       string     `json:"key,omitempty"`
-	Title     string     `json:"title"`
-	Questions []Question `json:"questions"`
-	CreatedAt time.Time  `json:"created_at"`
+	ID    uuid.UUID `json:"id"`
+	Key   string    `json:"key,omitempty"`
+	Title string    `json:"title"`
+	// ThanksSticker is a sticker file_id sent after the thanks text when a
+	// contact completes the survey ("" for none).
+	ThanksSticker string     `json:"thanks_sticker,omitempty"`
+	Questions     []Question `json:"questions"`
+	CreatedAt     time.Time  `json:"created_at"`
+	ArchivedAt    *time.Time `json:"archived_at,omitempty"`
 }
 
 // Def defines a new survey; questions are numbered in the given order.
 type Def struct {
-	Key       string     `json:"-"`
-	Title     string     `json:"title"`
-	Questions []Question `json:"questions"`
+	Key           string     `json:"-"`
+	Title         string     `json:"title"`
+	ThanksSticker string     `json:"thanks_sticker,omitempty"`
+	Questions     []Question `json:"questions"`
 }
 
 // validate checks a definition; the field names follow the JSON body.
@@ -136,11 +180,27 @@ func (d *Def) validate() error {
 	if d.Title == "" || len([]rune(d.Title)) > 200 {
 		return &InvalidError{"title", "invalid", "1 to 200 characters"}
 	}
-	if len(d.Questions) == 0 || len(d.Questions) > 50 {
+	if err := validSticker(d.ThanksSticker); err != nil {
+		return err
+	}
+	return validQuestions(d.Questions)
+}
+
+// validSticker: a Telegram file_id (or an HTTPS URL of a .webp), no spaces.
+func validSticker(s string) error {
+	if len(s) > 256 || strings.ContainsAny(s, " \t\r\n") {
+		return &InvalidError{"thanks_sticker", "invalid", "a sticker file_id of at most 256 characters"}
+	}
+	return nil
+}
+
+// validQuestions checks and numbers questions.
+func validQuestions(qs []Question) error {
+	if len(qs) == 0 || len(qs) > 50 {
 		return &InvalidError{"questions", "invalid", "1 to 50 questions"}
 	}
-	for i := range d.Questions {
-		q := &d.Questions[i]
+	for i := range qs {
+		q := &qs[i]
 		f := fmt.Sprintf("questions[%d]", i)
 		q.Position = i + 1
 		if q.Prompt == "" && q.PromptKey == "" || len([]rune(q.Prompt)) > 1000 {
@@ -247,17 +307,20 @@ type RunSpec struct {
 func (s *Service) StartRun(ctx context.Context, tenantID, surveyID uuid.UUID, spec RunSpec) (uuid.UUID, error) {
 	id := ids.New()
 	err := s.db.InTenant(ctx, tenantID, func(tx pgx.Tx) error {
-		var one int
-		if err := tx.QueryRow(ctx, `SELECT 1 FROM surveys WHERE id = $1`, surveyID).Scan(&one); db.IsNotFound(err) {
+		var archived bool
+		if err := tx.QueryRow(ctx, `SELECT archived_at IS NOT NULL FROM surveys WHERE id = $1`, surveyID).Scan(&archived); db.IsNotFound(err) {
 			return ErrNotFound
 		} else if err != nil {
 			return err
+		}
+		if archived {
+			return ErrArchived
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO survey_runs (id, tenant_id, survey_id, source, ref, closes_at, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7)`, id, tenantID, surveyID, spec.Source, spec.Ref, spec.ClosesAt, s.clock.Now())
 		return err
 	})
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrArchived) {
 		return uuid.Nil, err
 	}
 	if err != nil {

@@ -21,20 +21,26 @@ import (
 var errExists = errors.New("survey: key exists")
 
 func insertSurvey(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, d Def, now time.Time) (Survey, error) {
-	out := Survey{ID: ids.New(), Key: d.Key, Title: d.Title, CreatedAt: now}
+	out := Survey{ID: ids.New(), Key: d.Key, Title: d.Title, ThanksSticker: d.ThanksSticker, CreatedAt: now}
 	var key *string
 	if d.Key != "" {
 		key = &d.Key
 	}
-	tag, err := tx.Exec(ctx, `INSERT INTO surveys (id, tenant_id, key, title, created_at) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (tenant_id, key) DO NOTHING`, out.ID, tenantID, key, d.Title, now)
+	tag, err := tx.Exec(ctx, `INSERT INTO surveys (id, tenant_id, key, title, thanks_sticker, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, key) DO NOTHING`, out.ID, tenantID, key, d.Title, d.ThanksSticker, now)
 	if err != nil {
 		return Survey{}, fmt.Errorf("store: insert survey: %w", err)
 	}
 	if tag.RowsAffected() == 0 {
 		return Survey{}, errExists
 	}
-	for _, q := range d.Questions {
+	out.Questions, err = insertQuestions(ctx, tx, tenantID, out.ID, d.Questions)
+	return out, err
+}
+
+func insertQuestions(ctx context.Context, tx pgx.Tx, tenantID, surveyID uuid.UUID, qs []Question) ([]Question, error) {
+	out := make([]Question, 0, len(qs))
+	for _, q := range qs {
 		q.ID = ids.New()
 		opts, _ := json.Marshal(q.Options)
 		var lo, hi *int
@@ -43,10 +49,10 @@ func insertSurvey(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, d Def, now
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO survey_questions (id, tenant_id, survey_id, position, kind, prompt,
 			prompt_key, options, scale_min, scale_max, optional) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-			q.ID, tenantID, out.ID, q.Position, q.Kind, q.Prompt, q.PromptKey, string(opts), lo, hi, q.Optional); err != nil {
-			return Survey{}, fmt.Errorf("store: insert question: %w", err)
+			q.ID, tenantID, surveyID, q.Position, q.Kind, q.Prompt, q.PromptKey, string(opts), lo, hi, q.Optional); err != nil {
+			return nil, fmt.Errorf("store: insert question: %w", err)
 		}
-		out.Questions = append(out.Questions, q)
+		out = append(out, q)
 	}
 	return out, nil
 }
@@ -54,8 +60,8 @@ func insertSurvey(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, d Def, now
 func loadSurvey(ctx context.Context, tx pgx.Tx, id uuid.UUID) (Survey, error) {
 	var out Survey
 	var key *string
-	err := tx.QueryRow(ctx, `SELECT id, key, title, created_at FROM surveys WHERE id = $1`, id).
-		Scan(&out.ID, &key, &out.Title, &out.CreatedAt)
+	err := tx.QueryRow(ctx, `SELECT id, key, title, thanks_sticker, created_at, archived_at FROM surveys WHERE id = $1`, id).
+		Scan(&out.ID, &key, &out.Title, &out.ThanksSticker, &out.CreatedAt, &out.ArchivedAt)
 	if db.IsNotFound(err) {
 		return Survey{}, ErrNotFound
 	}
@@ -116,6 +122,8 @@ type runRow struct {
 	Ref      string
 	ClosesAt *time.Time
 	ClosedAt *time.Time
+	// Sticker is the survey's thank-you sticker.
+	Sticker string
 }
 
 func (r *runRow) closed(now time.Time) bool {
@@ -124,8 +132,9 @@ func (r *runRow) closed(now time.Time) bool {
 
 func loadRun(ctx context.Context, tx pgx.Tx, id uuid.UUID) (*runRow, error) {
 	var r runRow
-	err := tx.QueryRow(ctx, `SELECT id, survey_id, source, ref, closes_at, closed_at FROM survey_runs WHERE id = $1`, id).
-		Scan(&r.ID, &r.SurveyID, &r.Source, &r.Ref, &r.ClosesAt, &r.ClosedAt)
+	err := tx.QueryRow(ctx, `SELECT r.id, r.survey_id, r.source, r.ref, r.closes_at, r.closed_at, s.thanks_sticker
+		FROM survey_runs r JOIN surveys s ON s.id = r.survey_id WHERE r.id = $1`, id).
+		Scan(&r.ID, &r.SurveyID, &r.Source, &r.Ref, &r.ClosesAt, &r.ClosedAt, &r.Sticker)
 	if db.IsNotFound(err) {
 		return nil, nil
 	}
