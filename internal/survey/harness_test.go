@@ -41,11 +41,16 @@ type rig struct {
 	t      *testing.T
 	sb     *tgsandbox.Server
 	svc    *survey.Service
+	qc     *queue.Client
 	tenant uuid.UUID
 	bot    tgsandbox.Bot
 }
 
-func newRig(t *testing.T) *rig {
+func newRig(t *testing.T) *rig { return newRigWith(t, nil) }
+
+// newRigWith builds the rig with engine options changed by opt (a clock, a
+// batch size); the engine gets the rig's task queue.
+func newRigWith(t *testing.T, opt func(*survey.Options)) *rig {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	r := &rig{t: t, tenant: ids.New()}
@@ -72,12 +77,18 @@ func newRig(t *testing.T) *rig {
 	go func() { _ = app.Listener(ln) }()
 	ob := outbox.New(env.DB, env.Redis.Client, qc, bs, outbox.Options{APIURL: sbts.URL, Logger: log})
 	proc := telegram.NewProcessor(env.DB, env.Redis.Client, qc, ob, tenants, telegram.ProcessorOptions{LockTTL: 3 * time.Second, Logger: log})
-	r.svc = survey.NewService(env.DB, ob, tenants, survey.Options{Logger: log})
+	o := survey.Options{Logger: log, Queue: qc}
+	if opt != nil {
+		opt(&o)
+	}
+	r.qc = qc
+	r.svc = survey.NewService(env.DB, ob, tenants, o)
 	r.svc.Attach(proc)
 	srv := queue.NewServer(env.Redis.Asynq, queue.ServerOptions{Concurrency: 8, TaskCheckInterval: 10 * time.Millisecond,
 		ShutdownTimeout: 5 * time.Second, Logger: log})
 	proc.Register(srv)
 	ob.Register(srv)
+	r.svc.Register(srv)
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
