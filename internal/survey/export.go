@@ -225,13 +225,17 @@ func (c *csvSink) Close() error {
 	return c.w.Error()
 }
 
-// safeCSV defuses spreadsheet formula injection: a person's free text that
-// starts with = + - @ is prefixed with an apostrophe.
+// safeCSV defuses spreadsheet formula injection: text that starts with
+// = + - @ (a person's answer or name) is prefixed with an apostrophe, except
+// a plain number such as a phone (+7 999 000-11-22), which is no formula.
 func safeCSV(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
+	if s == "" || !strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return s
 	}
-	return s
+	if strings.Trim(s[1:], "0123456789 ()-") == "" && s[0] != '=' && s[0] != '@' && len(s) > 1 {
+		return s
+	}
+	return "'" + s
 }
 
 type xlsxSink struct {
