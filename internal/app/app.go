@@ -99,7 +99,9 @@ func New(d *Deps) (*App, error) {
 		Logger:     d.Log,
 	})
 
-	a.Surveys = survey.NewService(d.DB, a.Outbox, a.Tenants, survey.Options{Clock: d.Clock, Logger: d.Log})
+	// Scheduled surveys ask the default audience (every reachable
+	// subscriber of the schedule's bot) until segments plug in here.
+	a.Surveys = survey.NewService(d.DB, a.Outbox, a.Tenants, survey.Options{Queue: d.Queue, Clock: d.Clock, Logger: d.Log})
 	a.Surveys.Attach(a.Processor)
 	// Subscribers and segments: the notifications menu and /stop in the bot.
 	a.Audience = audience.NewService(d.DB, a.Tenants, a.Tenants, audience.Options{Clock: d.Clock, Logger: d.Log})
@@ -221,5 +223,7 @@ func (a *App) Worker() (*queue.Server, *queue.Scheduler) {
 	a.Outbox.Register(srv)
 	a.Support.Register(srv)
 	sched.Register(a.Outbox.Sweeper())
+	a.Surveys.Register(srv)
+	sched.Register(a.Surveys.Periodic())
 	return srv, sched
 }

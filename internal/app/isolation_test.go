@@ -25,6 +25,22 @@ var crossTenantObjects = map[string]objectOf{
 	"/api/v1/surveys/:id":          surveyOf,
 	"/api/v1/segments/:id":         segmentOf,
 	"/api/v1/exchange/keys/:id":    exchangeKeyOf,
+	"/api/v1/survey-runs/:id":      surveyRunOf,
+}
+
+// surveyRunOf is a run of the team's fixture survey (created once, by ref).
+func surveyRunOf(o *team) string {
+	sv := surveyOf(o)
+	var id string
+	err := env.Owner.QueryRow(context.Background(), `SELECT id::text FROM survey_runs WHERE survey_id = $1 AND ref = 'isolation'`, sv).Scan(&id)
+	if err == nil {
+		return id
+	}
+	if err := env.Owner.QueryRow(context.Background(), `INSERT INTO survey_runs (id, tenant_id, survey_id, source, ref, created_at)
+		VALUES ($1, $2, $3, 'manual', 'isolation', now()) RETURNING id::text`, uuid.NewString(), o.TenantID, sv).Scan(&id); err != nil {
+		panic(err)
+	}
+	return id
 }
 
 // segmentOf is a segment of the team's tenant (created once, by name).
