@@ -27,6 +27,10 @@ CREATE INDEX survey_runs_survey ON survey_runs (tenant_id, survey_id, created_at
 -- The stall scan: runs still asking whose last batch is old.
 CREATE INDEX survey_runs_asking ON survey_runs (ask_touched_at) WHERE ask_state = 'asking';
 CREATE INDEX survey_asks_contact ON survey_asks (tenant_id, contact_id);
+-- A contact's answers in a run (the export's rows, every answer's hook
+-- payload): the primary key has question_id before contact_id, so without
+-- this a big run is scanned once per contact.
+CREATE INDEX survey_answers_contact ON survey_answers (tenant_id, run_id, contact_id);
 
 -- One recurring schedule per survey: monthly on a day at a time of day, or
 -- a cron spec, in the tenant's time zone; each period starts one run that
@@ -87,6 +91,7 @@ $$;
 DROP FUNCTION survey_runs_stalled(timestamptz, integer);
 DROP FUNCTION survey_schedules_due(timestamptz, integer);
 DROP TABLE survey_schedules;
+DROP INDEX survey_answers_contact;
 DROP INDEX survey_asks_contact;
 DROP INDEX survey_runs_asking;
 DROP INDEX survey_runs_survey;

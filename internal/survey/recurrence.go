@@ -1,7 +1,6 @@
 package survey
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -127,11 +126,4 @@ func (r *recurrence) latestDue(due, now time.Time) time.Time {
 		fire = n
 	}
 	return fire
-}
-
-func (r *recurrence) String() string {
-	if r.kind == RecurMonthly {
-		return fmt.Sprintf("monthly day %d %02d:%02d %s", r.day, r.hour, r.minute, r.loc)
-	}
-	return "cron " + r.loc.String()
 }
