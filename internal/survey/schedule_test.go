@@ -54,8 +54,8 @@ func TestScheduleFiresOncePerPeriod(t *testing.T) {
 	}
 	anna, boris, cyril, dasha, egor := r.person("Anna"), r.person("Boris"), r.person("Cyril"), r.person("Dasha"), r.person("Egor")
 	for q, p := range map[string]person{
-		`UPDATE bot_chats SET subscriptions = '{"surveys": false}' WHERE contact_id = $1`: cyril,
-		`UPDATE bot_chats SET unsubscribed = true WHERE contact_id = $1`:                  dasha,
+		`UPDATE bot_chats SET subscriptions = '{"surveys": false}' WHERE contact_id = $1`:  cyril,
+		`UPDATE bot_chats SET unsubscribed = true WHERE contact_id = $1`:                   dasha,
 		`UPDATE bot_chats SET reachable = false, blocked_at = now() WHERE contact_id = $1`: egor,
 	} {
 		if _, err := env.Owner.Exec(ctx, q, p.contactID); err != nil {
