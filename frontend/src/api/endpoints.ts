@@ -14,6 +14,8 @@ import {
   type OpsTaskState,
   type OpsTenant,
   type OpsUsage,
+  type Routing,
+  type RoutingUpdate,
   type Session,
   type Signup,
   type StaffGroup,
@@ -88,6 +90,8 @@ export function endpoints(c: ApiClient) {
     deleteCanned: (id: string) => c.del(`/support/canned/${enc(id)}`),
     bindCode: () => c.post<BindCode>('/support/staff-groups/bind-code'),
     staffGroups: async () => items(await c.get<ListResponse<StaffGroup>>('/support/staff-groups'), 'staff_groups'),
+    routing: () => c.get<Routing>('/support/routing'),
+    saveRouting: (b: RoutingUpdate) => c.put<Routing>('/support/routing', b),
     metrics: (from: string, to: string) => c.get<SupportMetrics>('/support/metrics', { query: { from, to } }),
 
     // operators (served under /ops, outside /api/v1)

@@ -288,3 +288,33 @@ export interface SupportMetrics {
   agents: AgentMetrics[];
   totals: Partial<Omit<AgentMetrics, 'user_id' | 'name'>> & Record<string, unknown>;
 }
+
+/** One entry of the support routing menu (settings.support.request_types). */
+export interface RequestType {
+  key: string;
+  title: Record<string, string>;
+  auto_reply?: Record<string, string>;
+  tag?: string;
+  staff_group?: { bot_id: number; chat_id: number } | null;
+  assignee_user_id?: string | null;
+}
+
+export interface RoutingText {
+  values: Record<string, string>;
+  defaults: Record<string, string>;
+  placeholders: string[];
+}
+
+/** GET/PUT /support/routing: the greeting, the menu's question and the menu. */
+export interface Routing {
+  languages: string[];
+  greeting: RoutingText;
+  route_prompt: RoutingText;
+  request_types: RequestType[];
+}
+
+export interface RoutingUpdate {
+  greeting?: Record<string, string>;
+  route_prompt?: Record<string, string>;
+  request_types: RequestType[];
+}
