@@ -1,6 +1,7 @@
 // Shared pieces of the browser tests: one Chromium per spec file, contexts
 // with the platform's base URL, a small API client for assertions, and the
 // phone-layout checks.
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -118,4 +119,12 @@ export async function eventually<T>(what: string, fn: () => Promise<T | undefine
     if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms${last ? ` (${String(last)})` : ''}`);
     await new Promise((r) => setTimeout(r, 250));
   }
+}
+
+/** Runs SQL as the superuser in the platform's e2e database (only to make a fault on purpose). */
+export function psql(sql: string): string {
+  const args = ['-X', '-q', '-t', '-A', '-v', 'ON_ERROR_STOP=1', '-h', process.env.PGHOST_ADDR ?? '127.0.0.1', '-p', process.env.PGPORT_NUM ?? '5432', '-U', 'postgres', '-d', env.database, '-c', sql];
+  const r = spawnSync('psql', args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`psql ${sql}: ${r.stderr || r.stdout}`);
+  return r.stdout.trim();
 }
