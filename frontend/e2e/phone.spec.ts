@@ -58,6 +58,8 @@ describe.skipIf(!env.routes.auth)('phone layout', () => {
     if (env.routes.bots) {
       await page.goto('/bots');
       await page.getByLabel('Bot token').fill(`${800000000 + Math.floor(Math.random() * 90000000)}:${'P'.repeat(35)}`);
+      await page.getByRole('button', { name: 'Check token' }).click();
+      await page.getByTestId('bot-preview').waitFor();
       await page.getByRole('button', { name: 'Connect' }).click();
       await page.getByTestId('bot-connected').waitFor();
       await checkPhoneScreen(page, 'bots');

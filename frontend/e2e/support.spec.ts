@@ -3,12 +3,13 @@
 // /bind code sent in a sandbox forum → a person writes to the bot → the
 // ticket appears in the inbox → reply from the web → the person receives it
 // and it is mirrored into the topic (checked through the sandbox transcript
-// and the platform API). Then saved replies, metrics, the greeting and
+// and the platform API); another company's user gets "no such request/bot"
+// at the same URLs. Then saved replies, metrics, the greeting and
 // routing menu (a new person gets the new greeting and buttons; the choice
 // tags, assigns and places the ticket), and every support screen at 390×844.
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiCall, apiLogin, checkPhoneScreen, env, eventually, launch, logInUI, newContext, sandbox, shot, signUpUI, unique } from './helpers';
+import { apiCall, apiLogin, checkPhoneScreen, env, eventually, launch, logInUI, newContext, PASSWORD, sandbox, shot, signUpUI, unique } from './helpers';
 
 interface Entry { chat_id: number; message_thread_id?: number; sender_kind: string; text?: string; caption?: string }
 interface TicketJSON { id: string; no: number; status: string; contact_name: string; assignee_user_id: string | null }
@@ -40,6 +41,8 @@ describe.skipIf(!(env.routes.auth && env.routes.bots && env.routes.support))('su
   it('binds a staff group with a one-time code sent in a sandbox forum', async () => {
     await page.goto('/bots');
     await page.getByLabel('Bot token').fill(token);
+    await page.getByRole('button', { name: 'Check token' }).click();
+    await page.getByTestId('bot-preview').waitFor();
     await page.getByRole('button', { name: 'Connect' }).click();
     await page.getByTestId('bot-connected').waitFor();
 
@@ -126,6 +129,31 @@ describe.skipIf(!(env.routes.auth && env.routes.bots && env.routes.support))('su
     expect(after.json.ticket.status).toBe('resolved');
     const mine = await apiCall<{ tickets: TicketJSON[] }>('GET', '/api/v1/support/tickets?status=resolved&assignee=me', api);
     expect(mine.json.tickets.map((x) => x.id)).toContain(ticketId);
+  });
+
+  it('another company’s user cannot open this ticket or bot by editing the URL', async () => {
+    const other = `${unique('nosy')}@example.com`;
+    const signup = await apiCall<{ access_token: string }>('POST', '/api/v1/signup', undefined, { company: unique('Nosy Co'), name: 'Nina Nosy', email: other, password: PASSWORD });
+    expect(signup.status).toBe(201);
+    const ctx = await newContext(browser);
+    const p = await ctx.newPage();
+    await logInUI(p, other);
+    await p.goto(`/inbox/${ticketId}`);
+    await p.getByText('There is no such request (or it belongs to another company).').waitFor();
+    expect(await p.getByText('My parcel has not arrived').count()).toBe(0);
+    await p.goto(`/bots/${botId}`);
+    await p.getByText('There is no such bot (or it belongs to another company).').waitFor();
+    await p.goto('/inbox');
+    await p.getByText(/No requests yet/).waitFor();
+    await shot(p, 'support-other-tenant');
+    // The API agrees: not found (not forbidden), and nothing of the first company is listed.
+    const tk = await apiLogin(other);
+    expect((await apiCall('GET', `/api/v1/support/tickets/${ticketId}`, tk)).status).toBe(404);
+    expect((await apiCall('POST', `/api/v1/support/tickets/${ticketId}/reply`, tk, { text: 'hi' })).status).toBe(404);
+    expect((await apiCall('GET', `/api/v1/bots/${botId}`, tk)).status).toBe(404);
+    const list = await apiCall<{ tickets: TicketJSON[] }>('GET', '/api/v1/support/tickets', tk);
+    expect(list.json.tickets).toEqual([]);
+    await ctx.close();
   });
 
   it('edits saved replies and shows the metrics screen', async () => {

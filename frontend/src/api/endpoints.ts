@@ -4,6 +4,7 @@ import {
   items,
   type BindCode,
   type Bot,
+  type BotPreview,
   type CannedReply,
   type CreatedInvite,
   type Invite,
@@ -66,6 +67,7 @@ export function endpoints(c: ApiClient) {
     // bots
     bots: async () => items(await c.get<ListResponse<Bot>>('/bots'), 'items'),
     bot: (id: number) => c.get<Bot>(`/bots/${id}`),
+    checkBot: (token: string) => c.post<BotPreview>('/bots/check', { token }),
     connectBot: (token: string) => c.post<Bot>('/bots', { token }),
     webhook: (id: number) => c.get<WebhookHealth>(`/bots/${id}/webhook`),
     resetWebhook: (id: number) => c.post<void>(`/bots/${id}/webhook`),

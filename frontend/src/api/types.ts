@@ -318,3 +318,10 @@ export interface RoutingUpdate {
   route_prompt?: Record<string, string>;
   request_types: RequestType[];
 }
+
+/** POST /bots/check: what Telegram says about a token's bot (nothing saved). */
+export interface BotPreview {
+  id: number;
+  username: string;
+  name: string;
+}

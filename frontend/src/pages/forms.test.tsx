@@ -110,8 +110,31 @@ describe('sign-up form', () => {
 });
 
 describe('bot token form', () => {
-  it('checks the token shape and then shows the bot Telegram knows', async () => {
+  it('checks the token shape, shows the bot Telegram knows before saving, then connects it', async () => {
     const { client: c, calls } = client({
+      'POST /api/v1/auth/refresh': () => json(200, { access_token: 'A', refresh_token: 'R2' }),
+      'GET /api/v1/me': () => json(200, owner),
+      'GET /api/v1/bots': () => json(200, { items: [] }),
+      'POST /api/v1/bots/check': () => json(200, { id: 123, username: 'acme_bot', name: 'Acme Support' }),
+      'POST /api/v1/bots': () => json(201, { id: 123, username: 'acme_bot', name: 'Acme Support', status: 'active', webhook_url: '', created_at: '', updated_at: '' }),
+    }, 'R1');
+    renderWith(<App />, { client: c, path: '/bots' });
+    await screen.findByText(/No bots yet/);
+    type('Bot token', 'nope');
+    fireEvent.click(screen.getByRole('button', { name: 'Check token' }));
+    await waitFor(() => expect(fieldError('token')).toMatch(/looks like/));
+    expect(calls.some((x) => x.method === 'POST' && x.path.startsWith('/api/v1/bots'))).toBe(false);
+    type('Bot token', `123:${'A'.repeat(35)}`);
+    fireEvent.click(screen.getByRole('button', { name: 'Check token' }));
+    expect((await screen.findByTestId('bot-preview')).textContent).toContain('Acme Support (@acme_bot)');
+    expect(calls.some((x) => x.method === 'POST' && x.path === '/api/v1/bots')).toBe(false);
+    fireEvent.click(screen.getByRole('button', { name: 'Connect' }));
+    expect((await screen.findByTestId('bot-connected')).textContent).toContain('Acme Support (@acme_bot)');
+    expect(calls.filter((x) => x.method === 'POST' && x.path === '/api/v1/bots')).toHaveLength(1);
+  });
+
+  it('connects at once on a server without the check route', async () => {
+    const { client: c } = client({
       'POST /api/v1/auth/refresh': () => json(200, { access_token: 'A', refresh_token: 'R2' }),
       'GET /api/v1/me': () => json(200, owner),
       'GET /api/v1/bots': () => json(200, { items: [] }),
@@ -119,12 +142,8 @@ describe('bot token form', () => {
     }, 'R1');
     renderWith(<App />, { client: c, path: '/bots' });
     await screen.findByText(/No bots yet/);
-    type('Bot token', 'nope');
-    fireEvent.click(screen.getByRole('button', { name: 'Connect' }));
-    await waitFor(() => expect(fieldError('token')).toMatch(/looks like/));
-    expect(calls.some((x) => x.method === 'POST' && x.path === '/api/v1/bots')).toBe(false);
     type('Bot token', `123:${'A'.repeat(35)}`);
-    fireEvent.click(screen.getByRole('button', { name: 'Connect' }));
+    fireEvent.click(screen.getByRole('button', { name: 'Check token' }));
     expect((await screen.findByTestId('bot-connected')).textContent).toContain('Acme Support (@acme_bot)');
   });
 });

@@ -20,7 +20,7 @@ const routing: Routing = {
 };
 const group = { bot_id: 42, chat_id: -1001, title: 'Billing staff', status: 'ok', missing: [] };
 
-function desk(extra: Record<string, (c: Call) => Response> = {}, user = owner) {
+function desk(extra: Record<string, (c: Call) => Response> = {}, user: typeof owner | typeof agent = owner) {
   return client(
     {
       'POST /api/v1/auth/refresh': () => json(200, { access_token: 'A', refresh_token: 'R2' }),
