@@ -25,6 +25,9 @@ describe.skipIf(!env.routes.auth)('phone layout', () => {
     await checkPhoneScreen(page, 'signup-errors');
     await page.goto('/invite/not-a-real-token');
     await checkPhoneScreen(page, 'accept-invite');
+    await page.goto('/reset-password');
+    await page.getByRole('heading', { name: 'Reset your password' }).waitFor();
+    await checkPhoneScreen(page, 'reset-password');
   });
 
   it('signed-in screens fit, with the menu behind the hamburger', async () => {

@@ -273,6 +273,13 @@ describe.skipIf(!(env.routes.auth && env.routes.bots && env.routes.support))('su
     await p.goto('/support/routing');
     await p.getByTestId('request-types').waitFor();
     await checkPhoneScreen(p, 'support-routing');
+    // Russian labels are longer: the editor and the inbox still fit.
+    await p.getByRole('button', { name: 'RU', exact: true }).click();
+    await p.getByRole('heading', { name: 'Приветствие и меню' }).waitFor();
+    await checkPhoneScreen(p, 'support-routing-ru');
+    await p.goto('/inbox');
+    await p.getByTestId('tickets').waitFor();
+    await checkPhoneScreen(p, 'support-inbox-ru');
     await ctx.close();
   });
 });
