@@ -272,6 +272,11 @@ export interface StaffGroup {
   title: string;
   status: 'ok' | 'missing_rights' | string;
   missing: string[] | null;
+  /** Request types the group takes (empty: every type); newer servers only. */
+  request_types?: string[] | null;
+  /** Unresolved tickets in the group's topics (its load) and those nobody answered yet. */
+  open?: number;
+  backlog?: number;
 }
 
 export interface AgentMetrics {
