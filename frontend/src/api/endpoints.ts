@@ -25,6 +25,8 @@ import {
   type TenantPatch,
   type TenantRole,
   type TextEntry,
+  type TotpSetup,
+  type TotpStatus,
   type Ticket,
   type TicketFilter,
   type TicketMessage,
@@ -39,9 +41,13 @@ export function endpoints(c: ApiClient) {
   return {
     // account
     signup: (b: { company: string; email: string; password: string; name: string; language?: string }) => c.post<Signup>('/signup', b, pub),
-    login: (b: { email: string; password: string }) => c.post<TokenPair>('/auth/login', b, pub),
+    login: (b: { email: string; password: string; totp_code?: string }) => c.post<TokenPair>('/auth/login', b, pub),
     logout: () => c.post<void>('/auth/logout'),
     me: () => c.get<User>('/me'),
+    totpStatus: () => c.get<TotpStatus>('/me/totp'),
+    totpStart: (password: string) => c.post<TotpSetup>('/me/totp', { password }),
+    totpConfirm: (code: string) => c.post<void>('/me/totp/confirm', { code }),
+    totpDisable: (password: string, code: string) => c.post<void>('/me/totp/disable', { password, code }),
     changePassword: (b: { current_password: string; new_password: string }) => c.post<void>('/me/password', b),
     sessions: async () => items(await c.get<ListResponse<Session>>('/auth/sessions'), 'sessions'),
     revokeSession: (id: string) => c.del(`/auth/sessions/${enc(id)}`),

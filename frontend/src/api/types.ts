@@ -330,3 +330,17 @@ export interface BotPreview {
   username: string;
   name: string;
 }
+
+/** GET /me/totp: whether two-factor sign-in is on (or set up and waiting for a first code). */
+export interface TotpStatus {
+  enabled: boolean;
+  pending: boolean;
+  enabled_at?: string;
+}
+
+/** POST /me/totp: shown once, for the authenticator app. */
+export interface TotpSetup {
+  secret: string;
+  otpauth_url: string;
+  qr_png_base64: string;
+}
