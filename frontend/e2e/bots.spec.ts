@@ -24,10 +24,17 @@ describe.skipIf(!(env.routes.auth && env.routes.tenant && env.routes.bots))('bot
     await page.getByRole('navigation').getByRole('link', { name: 'Bots' }).click();
     await page.getByText(/No bots yet/).waitFor();
     await page.getByLabel('Bot token').fill('123:short');
-    await page.getByRole('button', { name: 'Connect' }).click();
+    await page.getByRole('button', { name: 'Check token' }).click();
     await page.locator('.field-error[data-field="token"]').waitFor();
 
+    // The name and @username Telegram gives are shown before anything is saved.
     await page.getByLabel('Bot token').fill(token('A'));
+    await page.getByRole('button', { name: 'Check token' }).click();
+    const preview = page.getByTestId('bot-preview');
+    await preview.waitFor();
+    expect(await preview.textContent()).toContain(`@sandbox${botId}_bot`);
+    const before = await apiCall<{ items: { id: number }[] }>('GET', '/api/v1/bots', await apiLogin(email));
+    expect(before.json.items.map((b) => b.id)).not.toContain(botId);
     await page.getByRole('button', { name: 'Connect' }).click();
     const done = page.getByTestId('bot-connected');
     await done.waitFor();

@@ -26,6 +26,10 @@ export interface Env {
   /** API areas that answer (a probe got something other than 404 route_not_found). */
   routes: Record<'auth' | 'tenant' | 'bots' | 'ops' | 'support' | 'supportFiles' | 'supportMetrics', boolean>;
   accessTTLSeconds: number;
+  /** The platform's database (the e2e run's own), for the few faults a test makes on purpose. */
+  database: string;
+  /** The telegram:sweep period (a short one, so a test can make one fail). */
+  sweepSeconds: number;
 }
 
 declare module 'vitest' {
@@ -130,6 +134,7 @@ export default async function setup(project: TestProject) {
     const baseURL = `http://127.0.0.1:${port}`;
     const sandboxURL = `http://127.0.0.1:${sbPort}`;
     const accessTTLSeconds = 5;
+    const sweepSeconds = 2;
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       HELPDESK_DATABASE_URL: `postgres://helpdesk_app@127.0.0.1:5432/${dbName}?sslmode=disable`,
@@ -141,6 +146,8 @@ export default async function setup(project: TestProject) {
       HELPDESK_PUBLIC_URL: baseURL,
       HELPDESK_TELEGRAM_API_URL: sandboxURL,
       HELPDESK_ACCESS_TTL: `${accessTTLSeconds}s`,
+      // Short, so operator.spec.ts can make a sweep fail and find it archived soon.
+      HELPDESK_UPDATES_SWEEP_INTERVAL: `${sweepSeconds}s`,
       HELPDESK_LOG_FORMAT: 'text',
     };
 
@@ -174,7 +181,7 @@ export default async function setup(project: TestProject) {
       if (!ok && (area === 'supportFiles' || area === 'supportMetrics')) log(`NOTE: the ${area} API answers 404 route_not_found; its screens are checked in their "not available yet" state`);
       else if (!ok) log(`SKIP: the ${area} API answers 404 route_not_found; specs needing it are skipped until the routes are wired`);
     }
-    const provided: Env = { baseURL, sandboxURL, artifacts, chromium, operator, routes, accessTTLSeconds };
+    const provided: Env = { baseURL, sandboxURL, artifacts, chromium, operator, routes, accessTTLSeconds, database: dbName, sweepSeconds };
     project.provide('env', provided);
   } catch (e) {
     await teardown();

@@ -1,7 +1,8 @@
 // Shared pieces of the browser tests: one Chromium per spec file, contexts
 // with the platform's base URL, a small API client for assertions, and the
 // phone-layout checks.
-import { randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { createHmac, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { expect, inject } from 'vitest';
@@ -118,4 +119,25 @@ export async function eventually<T>(what: string, fn: () => Promise<T | undefine
     if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms${last ? ` (${String(last)})` : ''}`);
     await new Promise((r) => setTimeout(r, 250));
   }
+}
+
+/** Runs SQL as the superuser in the platform's e2e database (only to make a fault on purpose). */
+export function psql(sql: string): string {
+  const args = ['-X', '-q', '-t', '-A', '-v', 'ON_ERROR_STOP=1', '-h', process.env.PGHOST_ADDR ?? '127.0.0.1', '-p', process.env.PGPORT_NUM ?? '5432', '-U', 'postgres', '-d', env.database, '-c', sql];
+  const r = spawnSync('psql', args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`psql ${sql}: ${r.stderr || r.stdout}`);
+  return r.stdout.trim();
+}
+
+/** An RFC 6238 code (SHA-1, 6 digits, 30 s) for a base32 secret at a time, as an authenticator app shows it. */
+export function totp(secret: string, at = Date.now()): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const ch of secret.replace(/=+$/, '').toUpperCase()) bits += alphabet.indexOf(ch).toString(2).padStart(5, '0');
+  const key = Buffer.from(bits.match(/.{8}/g)!.map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(at / 30_000)));
+  const mac = createHmac('sha1', key).update(counter).digest();
+  const off = mac[mac.length - 1] & 0xf;
+  return String((mac.readUInt32BE(off) & 0x7fffffff) % 1_000_000).padStart(6, '0');
 }

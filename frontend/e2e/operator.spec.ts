@@ -4,15 +4,17 @@
 // per-tenant usage; a tenant user gets "not allowed" and the API answers 403;
 // every operator screen fits a 390×844 phone.
 //
-// Failed tasks are not made here: an archived asynq task cannot be created
-// portably from outside the Go process, so the failed-task screen (list, run,
-// delete with confirmation) is covered by src/pages/ops/ops.test.tsx; this
-// spec only opens it and checks its empty state or list.
+// Failed tasks are made through the real system: the periodic telegram:sweep
+// task (MaxRetry 0) calls the SQL function prune_processed_updates; with the
+// function renamed for a few seconds the sweeps fail and asynq archives them
+// with the error. The operator runs one (it now succeeds) and deletes another
+// from the failed-task screen; the /ops API confirms both left the archive.
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiCall, apiLogin, checkPhoneScreen, env, eventually, launch, logInUI, newContext, PASSWORD, sandbox, shot, unique } from './helpers';
+import { apiCall, apiLogin, checkPhoneScreen, env, eventually, launch, logInUI, newContext, PASSWORD, psql, sandbox, shot, unique } from './helpers';
 
 interface QueueJSON { name: string; paused: boolean; history: unknown[] | null }
+interface TaskJSON { id: string; type: string; last_error: string }
 interface BotJSON { bot_id: number; tenant_name: string; healthy: boolean; last_error_message?: string }
 
 const QUEUES = ['broadcast', 'default', 'outbound', 'updates'];
@@ -74,6 +76,44 @@ describe.skipIf(!env.operator || !env.routes.ops)('operator area', () => {
     if (tasks.json.tasks.length === 0) await page.getByText('No failed tasks in this queue.').waitFor();
     else await page.getByTestId('ops-tasks').waitFor();
     expect((await asOp('GET', '/ops/queues/nope/tasks')).status).toBe(404);
+  });
+
+  it('runs and deletes failed tasks made by a real fault', async () => {
+    const archived = async () => (await asOp<{ tasks: TaskJSON[] }>('GET', '/ops/queues/updates/tasks?state=archived')).json.tasks;
+    const before = new Set((await archived()).map((x) => x.id));
+    // Break the sweep's SQL function until two sweeps have failed; always put it back.
+    psql('ALTER FUNCTION prune_processed_updates(timestamptz) RENAME TO prune_processed_updates_e2e_off');
+    let failed: TaskJSON[];
+    try {
+      failed = await eventually('two failed sweeps archived', async () => {
+        const l = (await archived()).filter((x) => !before.has(x.id) && x.type === 'telegram:sweep');
+        return l.length >= 2 && l;
+      }, 20 * env.sweepSeconds * 1000);
+    } finally {
+      psql('ALTER FUNCTION prune_processed_updates_e2e_off(timestamptz) RENAME TO prune_processed_updates');
+    }
+    expect(failed[0].last_error).toContain('prune_processed_updates');
+    const [ran, gone] = failed;
+
+    await page.goto('/operator/queues/updates?state=archived');
+    const list = page.getByTestId('ops-tasks');
+    await list.locator(`[data-task="${ran.id}"]`).getByText(/prune_processed_updates/).waitFor();
+    await shot(page, 'operator-failed-tasks');
+    await list.locator(`[data-task="${ran.id}"]`).getByRole('button', { name: 'Run now' }).click();
+    await page.getByTestId('task-note').getByText(ran.id, { exact: false }).waitFor();
+    // It ran (the function is back) and did not fail again: gone from the archive for good.
+    await eventually('the task ran and left the archive', async () => !(await archived()).some((x) => x.id === ran.id));
+
+    const row = list.locator(`[data-task="${gone.id}"]`);
+    await row.getByRole('button', { name: 'Delete' }).click();
+    await row.getByRole('button', { name: 'Delete for good' }).click();
+    await page.getByTestId('task-note').getByText(gone.id, { exact: false }).waitFor();
+    await row.waitFor({ state: 'detached' });
+    const after = await archived();
+    expect(after.some((x) => x.id === gone.id)).toBe(false);
+    expect(after.some((x) => x.id === ran.id)).toBe(false);
+    // Deleting it again: the task no longer exists.
+    expect((await asOp('DELETE', `/ops/queues/updates/tasks/${encodeURIComponent(gone.id)}`)).status).toBe(404);
   });
 
   it.skipIf(!env.routes.bots)('lists a bot whose webhook the sandbox refuses as unhealthy', async () => {

@@ -25,6 +25,9 @@ describe.skipIf(!env.routes.auth)('phone layout', () => {
     await checkPhoneScreen(page, 'signup-errors');
     await page.goto('/invite/not-a-real-token');
     await checkPhoneScreen(page, 'accept-invite');
+    await page.goto('/reset-password');
+    await page.getByRole('heading', { name: 'Reset your password' }).waitFor();
+    await checkPhoneScreen(page, 'reset-password');
   });
 
   it('signed-in screens fit, with the menu behind the hamburger', async () => {
@@ -58,6 +61,8 @@ describe.skipIf(!env.routes.auth)('phone layout', () => {
     if (env.routes.bots) {
       await page.goto('/bots');
       await page.getByLabel('Bot token').fill(`${800000000 + Math.floor(Math.random() * 90000000)}:${'P'.repeat(35)}`);
+      await page.getByRole('button', { name: 'Check token' }).click();
+      await page.getByTestId('bot-preview').waitFor();
       await page.getByRole('button', { name: 'Connect' }).click();
       await page.getByTestId('bot-connected').waitFor();
       await checkPhoneScreen(page, 'bots');

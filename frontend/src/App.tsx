@@ -25,6 +25,7 @@ import { TextsPage } from './pages/Texts';
 import { CannedPage } from './pages/support/Canned';
 import { InboxPage } from './pages/support/Inbox';
 import { MetricsPage } from './pages/support/Metrics';
+import { RoutingPage } from './pages/support/Routing';
 import { StaffGroupsPage } from './pages/support/StaffGroups';
 import { TicketPage } from './pages/support/Ticket';
 
@@ -54,6 +55,7 @@ export function App() {
         <Route path="inbox/:id" element={<RequireRole need="agent"><TicketPage /></RequireRole>} />
         <Route path="support/canned" element={<RequireRole need="agent"><CannedPage /></RequireRole>} />
         <Route path="support/staff-groups" element={<RequireRole need="admin"><StaffGroupsPage /></RequireRole>} />
+        <Route path="support/routing" element={<RequireRole need="admin"><RoutingPage /></RequireRole>} />
         <Route path="support/metrics" element={<RequireRole need="admin"><MetricsPage /></RequireRole>} />
         <Route path="team" element={<RequireRole need="agent"><TeamPage /></RequireRole>} />
         <Route path="bots" element={<RequireRole need="admin"><BotsPage /></RequireRole>} />

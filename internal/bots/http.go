@@ -23,6 +23,7 @@ func NewHandler(svc *Service) *Handler { return &Handler{svc: svc} }
 func (h *Handler) Routes(api fiber.Router) {
 	api.Get("/bots", auth.Require(auth.RoleAgent), h.list)
 	api.Post("/bots", auth.Require(auth.RoleAdmin), h.register)
+	api.Post("/bots/check", auth.Require(auth.RoleAdmin), h.check)
 	api.Get("/bots/:id", auth.Require(auth.RoleAgent), h.get)
 	api.Delete("/bots/:id", auth.Require(auth.RoleAdmin), h.delete)
 	api.Get("/bots/:id/webhook", auth.Require(auth.RoleAdmin), h.webhookHealth)

@@ -2,6 +2,7 @@ package ops
 
 import (
 	"errors"
+	"net/url"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -60,15 +61,26 @@ func (h *Handler) tasks(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"tasks": ts})
 }
 
+// taskID is the :id parameter decoded: fiber leaves path parameters
+// escaped, and task ids hold colons ("periodic:telegram:sweep:…") that
+// clients send as %3A.
+func taskID(c *fiber.Ctx) string {
+	id := c.Params("id")
+	if d, err := url.PathUnescape(id); err == nil {
+		return d
+	}
+	return id
+}
+
 func (h *Handler) runTask(c *fiber.Ctx) error {
-	if err := h.svc.RunTask(c.UserContext(), c.Params("queue"), c.Params("id")); err != nil {
+	if err := h.svc.RunTask(c.UserContext(), c.Params("queue"), taskID(c)); err != nil {
 		return problem(err)
 	}
 	return c.SendStatus(fiber.StatusNoContent)
 }
 
 func (h *Handler) deleteTask(c *fiber.Ctx) error {
-	if err := h.svc.DeleteTask(c.UserContext(), c.Params("queue"), c.Params("id")); err != nil {
+	if err := h.svc.DeleteTask(c.UserContext(), c.Params("queue"), taskID(c)); err != nil {
 		return problem(err)
 	}
 	return c.SendStatus(fiber.StatusNoContent)

@@ -34,6 +34,7 @@ func (h *Handler) Routes(api fiber.Router) {
 	api.Get("/support/metrics", auth.Require(auth.RoleAgent), h.metrics)
 	api.Get("/support/messages/:id/file", auth.Require(auth.RoleAgent), h.file)
 	h.cannedRoutes(api)
+	h.routingRoutes(api)
 }
 
 func problem(err error) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -29,16 +30,23 @@ const routePrefix = "sr:"
 // fewest open tickets, then the oldest binding. With no group allowed, any
 // group does (the request must reach someone). 0 if the bot has none.
 func pickGroup(ctx context.Context, tx pgx.Tx, botID int64, reqType string) (int64, error) {
+	return pickGroupFor(ctx, tx, botID, reqType, 0)
+}
+
+// pickGroupFor is pickGroup with the request type's own target group
+// (preferChat, 0 for none) first while it is usable.
+func pickGroupFor(ctx context.Context, tx pgx.Tx, botID int64, reqType string, preferChat int64) (int64, error) {
 	var chatID int64
 	err := tx.QueryRow(ctx, `SELECT b.chat_id FROM chat_bindings b
 		LEFT JOIN support_group_routes r ON r.bot_id = b.bot_id AND r.chat_id = b.chat_id
 		WHERE b.bot_id = $1 AND b.purpose = 'staff_support' AND b.is_forum AND b.bot_status = 'administrator'
 		ORDER BY
+			b.chat_id <> $3,
 			CASE WHEN COALESCE(r.request_types, '{}') = '{}' OR $2 = ANY(r.request_types) THEN 0 ELSE 1 END,
 			(SELECT count(*) FROM support_tickets t JOIN support_topics tp ON tp.id = t.topic_id
 				WHERE tp.bot_id = b.bot_id AND tp.staff_chat_id = b.chat_id AND t.status <> 'resolved'),
 			b.created_at
-		LIMIT 1`, botID, reqType).Scan(&chatID)
+		LIMIT 1`, botID, reqType, preferChat).Scan(&chatID)
 	if err != nil && err != pgx.ErrNoRows {
 		return 0, fmt.Errorf("store: pick staff group: %w", err)
 	}
@@ -111,7 +119,14 @@ func (s *Service) HandleRoute(ctx context.Context, in *telegram.Inbound) error {
 			return fmt.Errorf("store: route ticket: %w", err)
 		}
 		routed = true
-		staffChat, err := pickGroup(ctx, tx, in.BotID, rt.Key)
+		if err := assignRouted(ctx, tx, ticket.ID, rt.Assignee, now); err != nil {
+			return err
+		}
+		var prefer int64
+		if g := rt.StaffGroup; g != nil && g.BotID == in.BotID {
+			prefer = g.ChatID
+		}
+		staffChat, err := pickGroupFor(ctx, tx, in.BotID, rt.Key, prefer)
 		if err != nil {
 			return err
 		}
@@ -174,4 +189,21 @@ func (s *Service) HandleRoute(ctx context.Context, in *telegram.Inbound) error {
 func (s *Service) notifyMarkup(ctx context.Context, tenantID uuid.UUID, botID, chatID int64, text string, markup any, key string) error {
 	_, err := s.ob.Enqueue(ctx, outboxText(tenantID, botID, chatID, text, markup, key))
 	return err
+}
+
+// assignRouted makes the request type's agent the assignee of a ticket
+// nobody has yet, if they are still an active member (RLS keeps the look-up
+// in the tenant). No note or topic post: the topic header follows.
+func assignRouted(ctx context.Context, tx pgx.Tx, ticketID uuid.UUID, userID *uuid.UUID, now time.Time) error {
+	if userID == nil {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `UPDATE support_tickets t SET assignee_user_id = u.id,
+		assignee_name = CASE WHEN u.name = '' THEN u.email ELSE u.name END, updated_at = $3
+		FROM users u WHERE t.id = $1 AND u.id = $2 AND NOT u.disabled
+		AND t.assignee_user_id IS NULL AND t.assignee_tg_user_id IS NULL`, ticketID, *userID, now)
+	if err != nil {
+		return fmt.Errorf("store: assign routed ticket: %w", err)
+	}
+	return nil
 }

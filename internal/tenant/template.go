@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"go.yaml.in/yaml/v3"
 	"golang.org/x/text/language"
@@ -32,6 +33,18 @@ type RequestType struct {
 	Title     map[string]string `json:"title"`
 	AutoReply map[string]string `json:"auto_reply,omitempty"`
 	Tag       string            `json:"tag,omitempty"`
+	// StaffGroup, when set, is the staff group that takes this type first
+	// (set in the console's routing editor; templates cannot know chat ids).
+	StaffGroup *StaffGroupRef `json:"staff_group,omitempty"`
+	// Assignee, when set, is the console user a ticket of this type is
+	// assigned to when the person picks it.
+	Assignee *uuid.UUID `json:"assignee_user_id,omitempty"`
+}
+
+// StaffGroupRef names a bound staff group: the bot and the group's chat.
+type StaffGroupRef struct {
+	BotID  int64 `json:"bot_id"`
+	ChatID int64 `json:"chat_id"`
 }
 
 // WorkingHours are the support desk's hours in the tenant's time zone.

@@ -4,6 +4,7 @@ import {
   items,
   type BindCode,
   type Bot,
+  type BotPreview,
   type CannedReply,
   type CreatedInvite,
   type Invite,
@@ -14,6 +15,8 @@ import {
   type OpsTaskState,
   type OpsTenant,
   type OpsUsage,
+  type Routing,
+  type RoutingUpdate,
   type Session,
   type Signup,
   type StaffGroup,
@@ -22,6 +25,8 @@ import {
   type TenantPatch,
   type TenantRole,
   type TextEntry,
+  type TotpSetup,
+  type TotpStatus,
   type Ticket,
   type TicketFilter,
   type TicketMessage,
@@ -36,9 +41,13 @@ export function endpoints(c: ApiClient) {
   return {
     // account
     signup: (b: { company: string; email: string; password: string; name: string; language?: string }) => c.post<Signup>('/signup', b, pub),
-    login: (b: { email: string; password: string }) => c.post<TokenPair>('/auth/login', b, pub),
+    login: (b: { email: string; password: string; totp_code?: string }) => c.post<TokenPair>('/auth/login', b, pub),
     logout: () => c.post<void>('/auth/logout'),
     me: () => c.get<User>('/me'),
+    totpStatus: () => c.get<TotpStatus>('/me/totp'),
+    totpStart: (password: string) => c.post<TotpSetup>('/me/totp', { password }),
+    totpConfirm: (code: string) => c.post<void>('/me/totp/confirm', { code }),
+    totpDisable: (password: string, code: string) => c.post<void>('/me/totp/disable', { password, code }),
     changePassword: (b: { current_password: string; new_password: string }) => c.post<void>('/me/password', b),
     sessions: async () => items(await c.get<ListResponse<Session>>('/auth/sessions'), 'sessions'),
     revokeSession: (id: string) => c.del(`/auth/sessions/${enc(id)}`),
@@ -64,6 +73,7 @@ export function endpoints(c: ApiClient) {
     // bots
     bots: async () => items(await c.get<ListResponse<Bot>>('/bots'), 'items'),
     bot: (id: number) => c.get<Bot>(`/bots/${id}`),
+    checkBot: (token: string) => c.post<BotPreview>('/bots/check', { token }),
     connectBot: (token: string) => c.post<Bot>('/bots', { token }),
     webhook: (id: number) => c.get<WebhookHealth>(`/bots/${id}/webhook`),
     resetWebhook: (id: number) => c.post<void>(`/bots/${id}/webhook`),
@@ -88,6 +98,8 @@ export function endpoints(c: ApiClient) {
     deleteCanned: (id: string) => c.del(`/support/canned/${enc(id)}`),
     bindCode: () => c.post<BindCode>('/support/staff-groups/bind-code'),
     staffGroups: async () => items(await c.get<ListResponse<StaffGroup>>('/support/staff-groups'), 'staff_groups'),
+    routing: () => c.get<Routing>('/support/routing'),
+    saveRouting: (b: RoutingUpdate) => c.put<Routing>('/support/routing', b),
     metrics: (from: string, to: string) => c.get<SupportMetrics>('/support/metrics', { query: { from, to } }),
 
     // operators (served under /ops, outside /api/v1)

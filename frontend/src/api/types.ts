@@ -272,6 +272,11 @@ export interface StaffGroup {
   title: string;
   status: 'ok' | 'missing_rights' | string;
   missing: string[] | null;
+  /** Request types the group takes (empty: every type); newer servers only. */
+  request_types?: string[] | null;
+  /** Unresolved tickets in the group's topics (its load) and those nobody answered yet. */
+  open?: number;
+  backlog?: number;
 }
 
 export interface AgentMetrics {
@@ -287,4 +292,55 @@ export interface AgentMetrics {
 export interface SupportMetrics {
   agents: AgentMetrics[];
   totals: Partial<Omit<AgentMetrics, 'user_id' | 'name'>> & Record<string, unknown>;
+}
+
+/** One entry of the support routing menu (settings.support.request_types). */
+export interface RequestType {
+  key: string;
+  title: Record<string, string>;
+  auto_reply?: Record<string, string>;
+  tag?: string;
+  staff_group?: { bot_id: number; chat_id: number } | null;
+  assignee_user_id?: string | null;
+}
+
+export interface RoutingText {
+  values: Record<string, string>;
+  defaults: Record<string, string>;
+  placeholders: string[];
+}
+
+/** GET/PUT /support/routing: the greeting, the menu's question and the menu. */
+export interface Routing {
+  languages: string[];
+  greeting: RoutingText;
+  route_prompt: RoutingText;
+  request_types: RequestType[];
+}
+
+export interface RoutingUpdate {
+  greeting?: Record<string, string>;
+  route_prompt?: Record<string, string>;
+  request_types: RequestType[];
+}
+
+/** POST /bots/check: what Telegram says about a token's bot (nothing saved). */
+export interface BotPreview {
+  id: number;
+  username: string;
+  name: string;
+}
+
+/** GET /me/totp: whether two-factor sign-in is on (or set up and waiting for a first code). */
+export interface TotpStatus {
+  enabled: boolean;
+  pending: boolean;
+  enabled_at?: string;
+}
+
+/** POST /me/totp: shown once, for the authenticator app. */
+export interface TotpSetup {
+  secret: string;
+  otpauth_url: string;
+  qr_png_base64: string;
 }

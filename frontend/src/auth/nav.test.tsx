@@ -20,7 +20,7 @@ describe('role rules', () => {
 
   it('shows each role only its screens', () => {
     expect(paths('owner')).toEqual([
-      '/', '/inbox', '/support/canned', '/support/staff-groups', '/support/metrics', '/team', '/bots', '/settings', '/settings/texts', '/account',
+      '/', '/inbox', '/support/canned', '/support/staff-groups', '/support/routing', '/support/metrics', '/team', '/bots', '/settings', '/settings/texts', '/account',
     ]);
     expect(paths('agent')).toEqual(['/', '/inbox', '/support/canned', '/team', '/account']);
     expect(paths('operator')).toEqual(['/operator', '/operator/queues', '/operator/bots', '/operator/usage', '/account']);

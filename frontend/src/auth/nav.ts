@@ -28,6 +28,7 @@ export const NAV: readonly NavItem[] = [
   { path: '/inbox', label: 'nav.inbox', need: 'agent' },
   { path: '/support/canned', label: 'nav.canned', need: 'agent' },
   { path: '/support/staff-groups', label: 'nav.staff', need: 'admin' },
+  { path: '/support/routing', label: 'nav.routing', need: 'admin' },
   { path: '/support/metrics', label: 'nav.metrics', need: 'admin' },
   { path: '/team', label: 'nav.team', need: 'agent' },
   { path: '/bots', label: 'nav.bots', need: 'admin' },

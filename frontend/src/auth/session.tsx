@@ -14,7 +14,8 @@ interface Session {
   user: User | null;
   client: ApiClient;
   api: ReturnType<typeof endpoints>;
-  login: (email: string, password: string) => Promise<User>;
+  /** totpCode: the authenticator app's code when two-factor sign-in is on (the server asks with totp_required). */
+  login: (email: string, password: string, totpCode?: string) => Promise<User>;
   /** Starts a session from tokens the server just issued (sign-up, invite acceptance). */
   adopt: (pair: TokenPair, user?: User) => Promise<User>;
   logout: () => Promise<void>;
@@ -54,7 +55,8 @@ export function SessionProvider({ children, client = defaultClient }: { children
   );
 
   const login = useCallback(
-    async (email: string, password: string) => adopt(await apiCalls.login({ email, password })),
+    async (email: string, password: string, totpCode?: string) =>
+      adopt(await apiCalls.login(totpCode ? { email, password, totp_code: totpCode } : { email, password })),
     [apiCalls, adopt],
   );
 

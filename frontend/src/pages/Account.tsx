@@ -3,6 +3,7 @@ import { useSession } from '../auth/session';
 import { checks, collect, Field, FormAlert, useForm } from '../components/form';
 import { Async, ConfirmButton, Empty, ErrorBox, PageHeader, useLoad } from '../components/ui';
 import { useI18n } from '../i18n/i18n';
+import { TwoFactorCard } from './TwoFactor';
 
 export function AccountPage() {
   const { t } = useI18n();
@@ -21,6 +22,7 @@ export function AccountPage() {
         </dl>
       </section>
       <PasswordForm />
+      <TwoFactorCard />
       <Sessions />
     </>
   );

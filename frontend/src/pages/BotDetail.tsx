@@ -3,7 +3,8 @@ import { Link, useNavigate, useParams } from 'react-router-dom';
 import type { Bot } from '../api/types';
 import { useApi } from '../auth/session';
 import { collect, Field, FormAlert, useForm } from '../components/form';
-import { Async, ConfirmButton, ErrorBox, Loading, PageHeader, useLoad } from '../components/ui';
+import { isApiError } from '../api/problem';
+import { Async, ConfirmButton, Empty, ErrorBox, Loading, PageHeader, useLoad } from '../components/ui';
 import { useI18n } from '../i18n/i18n';
 import { StatusBadge, tokenError } from './Bots';
 
@@ -20,50 +21,54 @@ export function BotDetailPage() {
       <p>
         <Link to="/bots">← {t('bots.title')}</Link>
       </p>
-      <Async value={bot}>
-        {(b) => (
-          <>
-            <PageHeader title={b.name}>
-              <StatusBadge status={b.status} />
-            </PageHeader>
-            <section className="card">
-              <dl className="facts">
-                <dt>{t('bots.username')}</dt>
-                <dd>
-                  <a href={`https://t.me/${b.username}`} target="_blank" rel="noreferrer">
-                    @{b.username}
-                  </a>
-                </dd>
-                <dt>{t('bots.id')}</dt>
-                <dd>{b.id}</dd>
-                <dt>{t('bots.webhook_url')}</dt>
-                <dd className="break">{b.webhook_url || '—'}</dd>
-              </dl>
-            </section>
-            <WebhookHealthCard botId={b.id} />
-            <ReplaceToken bot={b} onReplaced={bot.setData} />
-            <section className="card danger-zone">
-              <h2>{t('bots.remove')}</h2>
-              <p className="muted">{t('bots.remove_lead')}</p>
-              {err ? <ErrorBox error={err} /> : null}
-              <ConfirmButton
-                className="btn danger"
-                label={t('bots.remove')}
-                confirm={t('bots.remove_confirm', { username: b.username })}
-                onConfirm={async () => {
-                  setErr(null);
-                  try {
-                    await api.removeBot(b.id);
-                    nav('/bots', { replace: true });
-                  } catch (e) {
-                    setErr(e);
-                  }
-                }}
-              />
-            </section>
-          </>
-        )}
-      </Async>
+      {isApiError(bot.error) && bot.error.status === 404 && !bot.data ? (
+        <Empty>{t('bots.not_found')}</Empty>
+      ) : (
+        <Async value={bot}>
+          {(b) => (
+            <>
+              <PageHeader title={b.name}>
+                <StatusBadge status={b.status} />
+              </PageHeader>
+              <section className="card">
+                <dl className="facts">
+                  <dt>{t('bots.username')}</dt>
+                  <dd>
+                    <a href={`https://t.me/${b.username}`} target="_blank" rel="noreferrer">
+                      @{b.username}
+                    </a>
+                  </dd>
+                  <dt>{t('bots.id')}</dt>
+                  <dd>{b.id}</dd>
+                  <dt>{t('bots.webhook_url')}</dt>
+                  <dd className="break">{b.webhook_url || '—'}</dd>
+                </dl>
+              </section>
+              <WebhookHealthCard botId={b.id} />
+              <ReplaceToken bot={b} onReplaced={bot.setData} />
+              <section className="card danger-zone">
+                <h2>{t('bots.remove')}</h2>
+                <p className="muted">{t('bots.remove_lead')}</p>
+                {err ? <ErrorBox error={err} /> : null}
+                <ConfirmButton
+                  className="btn danger"
+                  label={t('bots.remove')}
+                  confirm={t('bots.remove_confirm', { username: b.username })}
+                  onConfirm={async () => {
+                    setErr(null);
+                    try {
+                      await api.removeBot(b.id);
+                      nav('/bots', { replace: true });
+                    } catch (e) {
+                      setErr(e);
+                    }
+                  }}
+                />
+              </section>
+            </>
+          )}
+        </Async>
+      )}
     </>
   );
 }

@@ -1,8 +1,9 @@
 import { useState } from 'react';
 import { Link } from 'react-router-dom';
-import type { Bot } from '../api/types';
+import type { Bot, BotPreview } from '../api/types';
 import { useApi } from '../auth/session';
 import { collect, Field, FormAlert, useForm } from '../components/form';
+import { isMissingRoute } from '../components/support';
 import { Async, Empty, PageHeader, useLoad } from '../components/ui';
 import { useI18n, type T } from '../i18n/i18n';
 
@@ -57,22 +58,40 @@ export function StatusBadge({ status }: { status: string }) {
   return <span className={`badge ${cls}`}>{known.includes(status) ? t(`bots.status.${status as 'active'}`) : status}</span>;
 }
 
+// Two steps: the token is checked with Telegram (getMe, nothing saved) and
+// the bot's name and @username are shown; "Connect" then saves it and sets
+// its webhook. A server without the check route connects at once.
 function ConnectBot({ onConnected }: { onConnected: (b: Bot) => void }) {
   const { t } = useI18n();
   const api = useApi();
   const [token, setToken] = useState('');
+  const [preview, setPreview] = useState<BotPreview | null>(null);
   const [bot, setBot] = useState<Bot | null>(null);
   const form = useForm(['token']);
+  const connect = async (tok: string) => {
+    const b = await api.connectBot(tok);
+    setBot(b);
+    setPreview(null);
+    setToken('');
+    onConnected(b);
+  };
   const onSubmit = async (e: React.FormEvent) => {
     e.preventDefault();
     setBot(null);
+    const tok = token.trim();
+    if (preview) {
+      await form.submit(() => ({}), () => connect(tok));
+      return;
+    }
     await form.submit(
       () => collect([['token', tokenError(t, token)]]),
       async () => {
-        const b = await api.connectBot(token.trim());
-        setBot(b);
-        setToken('');
-        onConnected(b);
+        try {
+          setPreview(await api.checkBot(tok));
+        } catch (err) {
+          if (isMissingRoute(err)) await connect(tok);
+          else throw err;
+        }
       },
     );
   };
@@ -89,13 +108,28 @@ function ConnectBot({ onConnected }: { onConnected: (b: Bot) => void }) {
           spellCheck={false}
           placeholder="123456789:AA…"
           value={token}
-          onChange={(e) => setToken(e.target.value)}
+          onChange={(e) => {
+            setToken(e.target.value);
+            setPreview(null);
+          }}
           error={form.errors.token}
           hint={t('bots.token_hint')}
         />
-        <button className="btn primary" type="submit" disabled={form.busy}>
-          {form.busy ? t('bots.checking') : t('bots.connect_submit')}
-        </button>
+        {preview && (
+          <div className="alert info" role="status" data-testid="bot-preview">
+            {t('bots.preview', { name: preview.name, username: preview.username })}
+          </div>
+        )}
+        <div className="actions-row">
+          <button className="btn primary" type="submit" disabled={form.busy}>
+            {form.busy ? t('bots.checking') : preview ? t('bots.connect_submit') : t('bots.check_submit')}
+          </button>
+          {preview && (
+            <button className="btn" type="button" onClick={() => setPreview(null)}>
+              {t('common.cancel')}
+            </button>
+          )}
+        </div>
       </form>
       {bot && (
         <div className="alert ok" role="status" data-testid="bot-connected">

@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'react';
 import { Link, Navigate, useLocation, useNavigate, useSearchParams } from 'react-router-dom';
-import { isApiError } from '../api/problem';
+import { ApiError, isApiError } from '../api/problem';
 import { homeFor } from '../auth/nav';
 import { useSession } from '../auth/session';
 import { checks, collect, Field, FormAlert, useForm } from '../components/form';
@@ -30,9 +30,12 @@ export function LoginPage() {
   const [params] = useSearchParams();
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
+  const [code, setCode] = useState('');
+  // Two-factor sign-in: the server answered totp_required, so ask for the app's code.
+  const [needCode, setNeedCode] = useState(false);
   const [waitUntil, setWaitUntil] = useState(0);
   const [now, setNow] = useState(() => Date.now());
-  const form = useForm(['email', 'password']);
+  const form = useForm(['email', 'password', 'totp_code']);
   const c = checks(t);
   const reason = (loc.state as { reason?: string } | null)?.reason ?? (state.status === 'anon' ? state.reason : undefined);
 
@@ -51,12 +54,25 @@ export function LoginPage() {
   const onSubmit = async (e: React.FormEvent) => {
     e.preventDefault();
     await form.submit(
-      () => collect([['email', c.email(email)], ['password', password ? '' : t('form.required')]]),
+      () =>
+        collect([
+          ['email', c.email(email)],
+          ['password', password ? '' : t('form.required')],
+          ['totp_code', needCode && !/^\d{6}$/.test(code.trim()) ? t('auth.totp.code_rule') : ''],
+        ]),
       async () => {
         try {
-          const user = await login(email.trim(), password);
+          const user = await login(email.trim(), password, needCode ? code.trim() : undefined);
           nav(safeNext(params.get('next')) ?? homeFor(user.role), { replace: true });
         } catch (err) {
+          if (isApiError(err) && err.code === 'totp_required') {
+            setNeedCode(true);
+            return; // not a mistake: the next step asks for the code
+          }
+          if (isApiError(err) && err.code === 'invalid_totp') {
+            setCode('');
+            throw new ApiError({ status: err.status, code: err.code, detail: err.detail, errors: [{ field: 'totp_code', code: err.code, message: err.detail }] });
+          }
           if (isApiError(err) && err.status === 429) {
             const secs = err.retryAfter && err.retryAfter > 0 ? err.retryAfter : 60;
             const at = Date.now(); // one clock reading, so the countdown starts at exactly secs
@@ -86,6 +102,24 @@ export function LoginPage() {
         )}
         <Field label={t('field.email')} name="email" type="email" autoComplete="username" value={email} onChange={(e) => setEmail(e.target.value)} error={form.errors.email} />
         <Field label={t('field.password')} name="password" type="password" autoComplete="current-password" value={password} onChange={(e) => setPassword(e.target.value)} error={form.errors.password} />
+        {needCode && (
+          <>
+            <div className="alert info" role="status" data-testid="totp-step">
+              {t('auth.totp.asked')}
+            </div>
+            <Field
+              label={t('auth.totp.code')}
+              name="totp_code"
+              inputMode="numeric"
+              autoComplete="one-time-code"
+              autoFocus
+              maxLength={6}
+              value={code}
+              onChange={(e) => setCode(e.target.value)}
+              error={form.errors.totp_code}
+            />
+          </>
+        )}
         <button className="btn primary block" type="submit" disabled={form.busy || wait > 0}>
           {form.busy ? t('common.wait') : t('auth.login.submit')}
         </button>

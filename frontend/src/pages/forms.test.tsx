@@ -59,6 +59,38 @@ describe('login form', () => {
     expect(await screen.findByRole('heading', { name: 'Acme' })).toBeTruthy();
     expect(store.value).toBe('R');
   });
+
+  it('asks for the authenticator code when two-factor sign-in is on; a wrong code is shown under its field', async () => {
+    const bodies: unknown[] = [];
+    const { client: c } = client({
+      'POST /api/v1/auth/login': (call) => {
+        bodies.push(call.body);
+        const code = (call.body as { totp_code?: string }).totp_code;
+        if (!code) return problem(401, 'totp_required', 'Enter the 6-digit code from your authenticator app.');
+        if (code !== '123456') return problem(401, 'invalid_totp', 'The code is wrong or was already used.');
+        return json(200, { access_token: 'A', refresh_token: 'R' });
+      },
+      'GET /api/v1/me': () => json(200, owner),
+      'GET /api/v1/tenant': () => json(200, { id: 't', name: 'Acme', timezone: 'UTC', languages: ['en'], default_language: 'en', features: {} }),
+      'GET /api/v1/bots': () => json(200, { items: [] }),
+    });
+    renderWith(<App />, { client: c, path: '/login' });
+    type('E-mail', 'owner@example.com');
+    type('Password', 'correct horse battery');
+    fireEvent.click(screen.getByRole('button', { name: 'Log in' }));
+    expect((await screen.findByTestId('totp-step')).textContent).toMatch(/authenticator app/);
+    expect(screen.queryByTestId('form-alert')).toBeNull();
+    fireEvent.click(screen.getByRole('button', { name: 'Log in' }));
+    await waitFor(() => expect(fieldError('totp_code')).toMatch(/6 digits/));
+    expect(bodies).toHaveLength(1);
+    type('Code from the app', '000000');
+    fireEvent.click(screen.getByRole('button', { name: 'Log in' }));
+    await waitFor(() => expect(fieldError('totp_code')).toBe('The code is wrong or was already used.'));
+    type('Code from the app', '123456');
+    fireEvent.click(screen.getByRole('button', { name: 'Log in' }));
+    expect(await screen.findByRole('heading', { name: 'Acme' })).toBeTruthy();
+    expect(bodies[2]).toEqual({ email: 'owner@example.com', password: 'correct horse battery', totp_code: '123456' });
+  });
 });
 
 describe('sign-up form', () => {
@@ -110,8 +142,31 @@ describe('sign-up form', () => {
 });
 
 describe('bot token form', () => {
-  it('checks the token shape and then shows the bot Telegram knows', async () => {
+  it('checks the token shape, shows the bot Telegram knows before saving, then connects it', async () => {
     const { client: c, calls } = client({
+      'POST /api/v1/auth/refresh': () => json(200, { access_token: 'A', refresh_token: 'R2' }),
+      'GET /api/v1/me': () => json(200, owner),
+      'GET /api/v1/bots': () => json(200, { items: [] }),
+      'POST /api/v1/bots/check': () => json(200, { id: 123, username: 'acme_bot', name: 'Acme Support' }),
+      'POST /api/v1/bots': () => json(201, { id: 123, username: 'acme_bot', name: 'Acme Support', status: 'active', webhook_url: '', created_at: '', updated_at: '' }),
+    }, 'R1');
+    renderWith(<App />, { client: c, path: '/bots' });
+    await screen.findByText(/No bots yet/);
+    type('Bot token', 'nope');
+    fireEvent.click(screen.getByRole('button', { name: 'Check token' }));
+    await waitFor(() => expect(fieldError('token')).toMatch(/looks like/));
+    expect(calls.some((x) => x.method === 'POST' && x.path.startsWith('/api/v1/bots'))).toBe(false);
+    type('Bot token', `123:${'A'.repeat(35)}`);
+    fireEvent.click(screen.getByRole('button', { name: 'Check token' }));
+    expect((await screen.findByTestId('bot-preview')).textContent).toContain('Acme Support (@acme_bot)');
+    expect(calls.some((x) => x.method === 'POST' && x.path === '/api/v1/bots')).toBe(false);
+    fireEvent.click(screen.getByRole('button', { name: 'Connect' }));
+    expect((await screen.findByTestId('bot-connected')).textContent).toContain('Acme Support (@acme_bot)');
+    expect(calls.filter((x) => x.method === 'POST' && x.path === '/api/v1/bots')).toHaveLength(1);
+  });
+
+  it('connects at once on a server without the check route', async () => {
+    const { client: c } = client({
       'POST /api/v1/auth/refresh': () => json(200, { access_token: 'A', refresh_token: 'R2' }),
       'GET /api/v1/me': () => json(200, owner),
       'GET /api/v1/bots': () => json(200, { items: [] }),
@@ -119,12 +174,8 @@ describe('bot token form', () => {
     }, 'R1');
     renderWith(<App />, { client: c, path: '/bots' });
     await screen.findByText(/No bots yet/);
-    type('Bot token', 'nope');
-    fireEvent.click(screen.getByRole('button', { name: 'Connect' }));
-    await waitFor(() => expect(fieldError('token')).toMatch(/looks like/));
-    expect(calls.some((x) => x.method === 'POST' && x.path === '/api/v1/bots')).toBe(false);
     type('Bot token', `123:${'A'.repeat(35)}`);
-    fireEvent.click(screen.getByRole('button', { name: 'Connect' }));
+    fireEvent.click(screen.getByRole('button', { name: 'Check token' }));
     expect((await screen.findByTestId('bot-connected')).textContent).toContain('Acme Support (@acme_bot)');
   });
 });

@@ -95,6 +95,12 @@ export function StaffGroupsPage() {
                         <div className="muted small">
                           {t('support.staff.bot', { id: g.bot_id })} · {t('support.staff.chat', { id: g.chat_id })}
                         </div>
+                        {g.open !== undefined && (
+                          <div className="small" data-testid="group-load">
+                            {t('support.staff.load', { open: g.open, backlog: g.backlog ?? 0 })} ·{' '}
+                            {(g.request_types ?? []).length ? t('support.staff.types', { types: (g.request_types ?? []).join(', ') }) : t('support.staff.types_all')}
+                          </div>
+                        )}
                         {(g.missing ?? []).length > 0 && (
                           <ul className="missing small">
                             {(g.missing ?? []).map((m) => {

@@ -158,12 +158,17 @@ describe('saved replies, staff group, metrics', () => {
 
   it('shows the bind command and what a group is missing', async () => {
     const { client: c } = desk(owner, {
-      'GET /api/v1/support/staff-groups': () => json(200, { staff_groups: [{ bot_id: 42, chat_id: -1001, title: 'Staff', status: 'missing_rights', missing: ['can_manage_topics'] }] }),
+      'GET /api/v1/support/staff-groups': () => json(200, { staff_groups: [
+        { bot_id: 42, chat_id: -1001, title: 'Staff', status: 'missing_rights', missing: ['can_manage_topics'], request_types: [], open: 3, backlog: 1 },
+        { bot_id: 42, chat_id: -1002, title: 'Billing', status: 'ok', missing: [], request_types: ['payment', 'refund'], open: 0, backlog: 0 },
+      ] }),
       'POST /api/v1/support/staff-groups/bind-code': () => json(201, { code: 'sup-abc', command: '/bind sup-abc', expires_at: '2999-01-01T00:00:00Z' }),
     });
     renderWith(<App />, { client: c, path: '/support/staff-groups' });
     expect(await screen.findByText('The bot needs the right to manage topics.')).toBeTruthy();
     expect(screen.getByText(/Manage topics/)).toBeTruthy();
+    const loads = screen.getAllByTestId('group-load').map((e) => e.textContent);
+    expect(loads).toEqual(['Open: 3, unanswered: 1 · takes every request type', 'Open: 0, unanswered: 0 · takes: payment, refund']);
     fireEvent.click(screen.getByRole('button', { name: 'Create a bind code' }));
     expect(((await screen.findByTestId('bind-command')) as HTMLInputElement).value).toBe('/bind sup-abc');
     expect(screen.getByText(/Waiting for the group/)).toBeTruthy();
