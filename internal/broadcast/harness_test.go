@@ -5,8 +5,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"encoding/json"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -53,6 +55,11 @@ type rig struct {
 	// scale multiplies Telegram's limits in both the sandbox and the outbox.
 	scale float64
 
+	known  int // bot chats made by people()
+
+	callMu sync.Mutex
+	calls  []string // texts of successful sendMessage calls, in order
+
 	mu       sync.Mutex
 	srv      *queue.Server
 	register func(*queue.Server)
@@ -85,7 +92,23 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	sbLimits := tgsandbox.DefaultLimits()
 	sbLimits.Scale = o.scale
 	r.sb = tgsandbox.New(tgsandbox.Options{Logger: log, Limits: &sbLimits, WebhookRetryMin: 20 * time.Millisecond, WebhookRetryMax: 100 * time.Millisecond})
-	sbts := httptest.NewServer(r.sb)
+	// Every successful send is logged in arrival order (the live-traffic test
+	// reads it).
+	sbts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		rec := &statusRecorder{ResponseWriter: w, code: 200}
+		r.sb.ServeHTTP(rec, req)
+		if rec.code == 200 && strings.HasSuffix(req.URL.Path, "/sendMessage") {
+			var m struct {
+				Text string `json:"text"`
+			}
+			_ = json.Unmarshal(body, &m)
+			r.callMu.Lock()
+			r.calls = append(r.calls, m.Text)
+			r.callMu.Unlock()
+		}
+	}))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -139,6 +162,19 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	return r
 }
 
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusRecorder) WriteHeader(code int) { s.code = code; s.ResponseWriter.WriteHeader(code) }
+
+func (r *rig) sent() []string {
+	r.callMu.Lock()
+	defer r.callMu.Unlock()
+	return append([]string(nil), r.calls...)
+}
+
 func (r *rig) startWorker() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -180,8 +216,9 @@ func (r *rig) people(prefix string, n int) []person {
 	eventually(r.t, "bot chats", func() bool {
 		var k int
 		_ = env.Owner.QueryRow(context.Background(), `SELECT count(*) FROM bot_chats WHERE bot_id = $1`, r.bot.ID).Scan(&k)
-		return k >= n
+		return k >= n+r.known
 	})
+	r.known += n
 	// Let the greetings go out first, so transcripts are settled.
 	eventually(r.t, "greetings sent", func() bool {
 		var k int

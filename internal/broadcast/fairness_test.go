@@ -1,0 +1,103 @@
+package broadcast_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tgdesk/helpdesk/internal/broadcast"
+	"github.com/tgdesk/helpdesk/internal/telegram/outbox"
+)
+
+// Two campaigns at once on one bot at Telegram's real 30/s, with live
+// support-like messages in between: both campaigns progress together (each
+// gets its share, neither waits for the other to finish), and a live
+// message is sent ahead of the Bulk backlog (at most a few bulk sends that
+// were already picked go between its enqueue and its send).
+func TestTwoCampaignsAndLiveTraffic(t *testing.T) {
+	r := newRig(t, rigOptions{scale: 1, minWindow: 10, windowSpan: 300 * time.Millisecond})
+	// people() waits for bot chats by count: the second batch waits for 50.
+	ctx := context.Background()
+	// Live replies go to people outside the audience: a person who just got
+	// a campaign message waits for Telegram's per-chat budget (about 1/s),
+	// whatever the priority.
+	talkers := r.people("Ivy", 5)
+	if _, err := env.Owner.Exec(ctx, `UPDATE bot_chats SET unsubscribed = true WHERE bot_id = $1`, r.bot.ID); err != nil {
+		t.Fatal(err)
+	}
+	ps := r.people("Hal", 45)
+	a := r.create(t, "A", broadcast.Content{Text: "Campaign A [ca]"})
+	b := r.create(t, "B", broadcast.Content{Text: "Campaign B [cb]"})
+	if _, err := r.svc.SendNow(ctx, r.tenant, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.svc.SendNow(ctx, r.tenant, b.ID); err != nil {
+		t.Fatal(err)
+	}
+	type live struct {
+		text   string
+		before int // bulk sends seen when it was enqueued
+	}
+	var lives []live
+	bulk := func(calls []string) int {
+		n := 0
+		for _, c := range calls {
+			if strings.Contains(c, "[ca]") || strings.Contains(c, "[cb]") {
+				n++
+			}
+		}
+		return n
+	}
+	for i := range 5 {
+		eventually(t, "campaign progress", func() bool { return bulk(r.sent()) >= 10*(i+1) })
+		text := fmt.Sprintf("Live reply %d", i)
+		raw, _ := json.Marshal(map[string]any{"text": text})
+		lives = append(lives, live{text: text, before: bulk(r.sent())})
+		if _, err := r.ob.Enqueue(ctx, outbox.Message{TenantID: r.tenant, BotID: r.bot.ID, ChatID: talkers[i].chatID, Method: "sendMessage",
+			Params: raw, Priority: outbox.Live, Kind: "test.live"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Fair share: when the first campaign finishes, the second is well under way.
+	var other int
+	eventually(t, "a campaign done", func() bool {
+		sa, sb := r.stats(t, a.ID), r.stats(t, b.ID)
+		switch {
+		case sa.Status == broadcast.StatusDone:
+			other = sb.Sent
+		case sb.Status == broadcast.StatusDone:
+			other = sa.Sent
+		default:
+			return false
+		}
+		return true
+	})
+	if other < 30 {
+		t.Fatalf("when one campaign finished the other had sent only %d of 45", other)
+	}
+	r.waitStatus(t, a.ID, broadcast.StatusDone)
+	r.waitStatus(t, b.ID, broadcast.StatusDone)
+	calls := r.sent()
+	for _, l := range lives {
+		at := -1
+		for i, c := range calls {
+			if c == l.text {
+				at = i
+			}
+		}
+		if at < 0 {
+			t.Fatalf("%q never sent", l.text)
+		}
+		if waited := bulk(calls[:at]) - l.before; waited > 4 {
+			t.Fatalf("%q waited behind %d bulk sends", l.text, waited)
+		}
+	}
+	for _, p := range ps {
+		if r.received(p.user.ID, "[ca]") != 1 || r.received(p.user.ID, "[cb]") != 1 {
+			t.Fatalf("%s: not exactly one of each", p.user.FirstName)
+		}
+	}
+}
