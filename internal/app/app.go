@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/sha256"
 	"net/http"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"github.com/tgdesk/helpdesk/internal/bots"
 	"github.com/tgdesk/helpdesk/internal/broadcast/audience"
 	"github.com/tgdesk/helpdesk/internal/crm/exchange"
+	"github.com/tgdesk/helpdesk/internal/broadcast"
 	"github.com/tgdesk/helpdesk/internal/ops"
 	"github.com/tgdesk/helpdesk/internal/platform/httpx"
 	"github.com/tgdesk/helpdesk/internal/platform/queue"
@@ -39,6 +41,7 @@ type App struct {
 	Support   *support.Service
 	Surveys   *survey.Service
 	Audience  *audience.Service
+	Campaigns *broadcast.Service
 	Ops       *ops.Service
 	Exchange  *exchange.Service
 
@@ -106,6 +109,11 @@ func New(d *Deps) (*App, error) {
 	// Subscribers and segments: the notifications menu and /stop in the bot.
 	a.Audience = audience.NewService(d.DB, a.Tenants, a.Tenants, audience.Options{Clock: d.Clock, Logger: d.Log})
 	a.Audience.Attach(a.Processor)
+	// Campaigns: every subscribed bot chat (the audience service is wired in below once the types meet).
+	linkKey := sha256.Sum256(append([]byte("broadcast-click-links:"), d.Cfg.JWTSecret...))
+	a.Campaigns = broadcast.NewService(d.DB, d.Redis, d.Queue, a.Outbox, broadcast.ChatsAudience{DB: d.DB}, a.Surveys, a.Tenants,
+		broadcast.Options{Clock: d.Clock, Logger: d.Log, Limits: d.OutboxLimits, PublicURL: d.Cfg.PublicURL, LinkKey: linkKey[:]})
+	a.Campaigns.Attach(a.Processor)
 	a.Support = support.NewService(d.DB, d.Redis, d.Queue, a.Outbox, a.Tenants, a.Bots, support.Options{
 		Surveys: a.Surveys,
 		APIURL:  d.Cfg.TelegramAPIURL,
@@ -176,6 +184,9 @@ func (a *App) HTTP() *fiber.App {
 	survey.NewHandler(a.Surveys).Routes(api)
 	audience.NewHandler(a.Audience).Routes(api)
 	exchangeH.Routes(api)
+	campaigns := broadcast.NewHandler(a.Campaigns)
+	campaigns.Routes(api)
+	campaigns.PublicRoutes(app)
 
 	opsGroup := app.Group("/ops", authH.Authenticate(), auth.RequireOperator())
 	tenantH.OpsRoutes(opsGroup)
@@ -202,7 +213,7 @@ func mountConsole(app *fiber.App) {
 		NotFoundFile: "index.html",
 		Next: func(c *fiber.Ctx) bool {
 			p := c.Path()
-			return strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/ops/") || strings.HasPrefix(p, "/tg/") ||
+			return strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/ops/") || strings.HasPrefix(p, "/tg/") || strings.HasPrefix(p, "/r/") ||
 				p == "/healthz" || p == "/readyz"
 		},
 	}))
@@ -225,5 +236,7 @@ func (a *App) Worker() (*queue.Server, *queue.Scheduler) {
 	sched.Register(a.Outbox.Sweeper())
 	a.Surveys.Register(srv)
 	sched.Register(a.Surveys.Periodic())
+	a.Campaigns.Register(srv)
+	sched.Register(a.Campaigns.Sweeper())
 	return srv, sched
 }

@@ -26,6 +26,7 @@ var crossTenantObjects = map[string]objectOf{
 	"/api/v1/segments/:id":         segmentOf,
 	"/api/v1/exchange/keys/:id":    exchangeKeyOf,
 	"/api/v1/survey-runs/:id":      surveyRunOf,
+	"/api/v1/campaigns/:id":        campaignOf,
 }
 
 // surveyRunOf is a run of the team's fixture survey (created once, by ref).
@@ -50,6 +51,20 @@ func segmentOf(o *team) string {
 		VALUES ($1, $2, 'isolation', '{"field": "language", "op": "eq", "value": "ru"}')
 		ON CONFLICT (tenant_id, name) DO UPDATE SET name = EXCLUDED.name
 		RETURNING id::text`, uuid.NewString(), o.TenantID).Scan(&id); err != nil {
+		panic(err)
+	}
+	return id
+}
+
+// campaignOf is a draft campaign on the team's bot (created once, by name).
+func campaignOf(o *team) string {
+	var id string
+	err := env.Owner.QueryRow(context.Background(), `SELECT id::text FROM campaigns WHERE tenant_id = $1 AND name = 'isolation'`, o.TenantID).Scan(&id)
+	if err == nil {
+		return id
+	}
+	if err := env.Owner.QueryRow(context.Background(), `INSERT INTO campaigns (id, tenant_id, bot_id, name, content)
+		VALUES ($1, $2, $3, 'isolation', '{"text": "fixture"}') RETURNING id::text`, uuid.NewString(), o.TenantID, o.BotID).Scan(&id); err != nil {
 		panic(err)
 	}
 	return id
@@ -199,6 +214,11 @@ func TestCrossTenantIDsAnswer404OnEveryRoute(t *testing.T) {
 		t.Fatal(err)
 	}
 	must(t, !keyRevoked, "B's exchange key was revoked by another tenant")
+	var campaign struct {
+		Status string `json:"status"`
+	}
+	must(t, p.call(t, "GET", "/api/v1/campaigns/"+campaignOf(b), b.Owner.Token, nil, &campaign) == 200 && campaign.Status == "draft",
+		"B's campaign was changed by another tenant: %q", campaign.Status)
 }
 
 // withParam puts id in place of the route's parameter.

@@ -3,9 +3,9 @@ package broadcast_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
-	"encoding/json"
 	"log/slog"
 	"net"
 	"net/http"
@@ -55,7 +55,7 @@ type rig struct {
 	// scale multiplies Telegram's limits in both the sandbox and the outbox.
 	scale float64
 
-	known  int // bot chats made by people()
+	known int // bot chats made by people()
 
 	callMu sync.Mutex
 	calls  []string // texts of successful sendMessage calls, in order

@@ -196,7 +196,7 @@ func NewService(d *db.DB, rdb *redis.Client, q *queue.Client, ob Outbox, aud Aud
 
 // Def is what an admin writes: the bot, the audience and the content.
 type Def struct {
-	BotID     int64      `json:"bot_id,string"`
+	BotID     int64      `json:"bot_id"`
 	Name      string     `json:"name"`
 	SegmentID *uuid.UUID `json:"segment_id,omitempty"`
 	Topic     string     `json:"topic,omitempty"`
@@ -207,7 +207,7 @@ type Def struct {
 // Campaign is a stored campaign.
 type Campaign struct {
 	ID           uuid.UUID  `json:"id"`
-	BotID        int64      `json:"bot_id,string"`
+	BotID        int64      `json:"bot_id"`
 	Name         string     `json:"name"`
 	SegmentID    *uuid.UUID `json:"segment_id,omitempty"`
 	Topic        string     `json:"topic"`
