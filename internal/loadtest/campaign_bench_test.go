@@ -63,8 +63,9 @@ func startCampaign(b *testing.B, p *platform, bt bot, token, text string) string
 		"content": map[string]any{"text": text}}, &c); code != http.StatusCreated {
 		b.Fatalf("create campaign: %d", code)
 	}
-	if code := p.call(b, "POST", "/api/v1/campaigns/"+c.ID+"/send", token, nil, nil); code != http.StatusOK {
-		b.Fatalf("send campaign: %d", code)
+	var out map[string]any
+	if code := p.call(b, "POST", "/api/v1/campaigns/"+c.ID+"/send", token, nil, &out); code != http.StatusOK {
+		b.Fatalf("send campaign: %d %v", code, out)
 	}
 	return c.ID
 }
