@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -25,12 +26,13 @@ import (
 //  1. copies the outcomes the outbox recorded into the campaign's delivery
 //     rows (one UPDATE ... FROM outbox_messages for the whole window) and
 //     asks the campaign's survey of those just sent;
-//  2. tops the window up: takes the next recipients after the checkpoint
-//     and, in ONE transaction, writes their delivery rows ('queued'), their
-//     outbox rows (Bulk, idempotency key per campaign and bot chat) and the
-//     new checkpoint. A crash before the commit leaves nothing; after it,
-//     the outbox sends each row at most once ('sending' before the call, a
-//     call interrupted in between becomes 'unknown', never repeated).
+//  2. tops the window up: takes the next recipients after the checkpoint,
+//     writes their delivery rows ('queued') with their outbox rows (Bulk,
+//     idempotency key per campaign and bot chat) in the same transactions,
+//     then moves the checkpoint. A recipient recorded twice (a crash before
+//     the checkpoint moved) is still one row and one message; the outbox
+//     sends each row at most once ('sending' before the call, a call
+//     interrupted in between becomes 'unknown', never repeated).
 //
 // The window — messages of the campaign queued in the outbox and not yet
 // finished — is about WindowSpan of the bot's rate. The outbox sends a
@@ -269,14 +271,34 @@ func (s *Service) askSurvey(ctx context.Context, st leaderState, sent []sentRow,
 	}
 }
 
-// queue records a page of recipients: delivery rows, outbox rows and the
-// checkpoint in one transaction, then hands the rows to the outbox.
+// queueChunk is how many recipients one transaction records: a page is
+// recorded by up to queueParallel transactions at once, because each
+// outbox row is its own round trip and one connection alone would cap a
+// campaign at a few hundred messages a second on a busy database.
+const (
+	queueChunk    = 50
+	queueParallel = 8
+)
+
+// queue records a page of recipients — delivery rows and outbox rows, in
+// chunks of one transaction each — then moves the checkpoint past it.
+//
+// Each chunk first takes a share lock on the campaign row while it is
+// still sending: a pause or cancel (an UPDATE of that row) waits for the
+// chunks in progress, and no chunk commits after it. The checkpoint moves
+// only when every chunk committed; a chunk that failed (or a crash) leaves
+// it behind, and the next step pages those recipients again, which is
+// harmless: the delivery row's key and the outbox's idempotency key make a
+// recipient recorded twice the same single message.
 func (s *Service) queue(ctx context.Context, st leaderState, page []Recipient, exhausted bool) error {
 	if len(page) == 0 && !exhausted {
 		return nil
 	}
+	var mu sync.Mutex
 	labels := map[string]string{}
 	label := func(lang string) string {
+		mu.Lock()
+		defer mu.Unlock()
 		if l, ok := labels[lang]; ok {
 			return l
 		}
@@ -284,13 +306,66 @@ func (s *Service) queue(ctx context.Context, st leaderState, page []Recipient, e
 		labels[lang] = l
 		return l
 	}
+	var chunks [][]Recipient
+	for i := 0; i < len(page); i += queueChunk {
+		chunks = append(chunks, page[i:min(len(page), i+queueChunk)])
+	}
+	errs := make([]error, len(chunks))
+	stopped := make([]bool, len(chunks))
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, queueParallel)
+	for i, chunk := range chunks {
+		wg.Add(1)
+		slots <- struct{}{}
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			stopped[i], errs[i] = s.queueChunk(ctx, st, chunk, label)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("broadcast: step: queue: %w", err)
+	}
+	for _, stop := range stopped {
+		if stop {
+			return nil // paused or cancelled meanwhile: the checkpoint stays
+		}
+	}
+	checkpoint := st.Checkpoint
+	if len(page) > 0 {
+		checkpoint = page[len(page)-1].BotChatID
+	}
+	err := s.db.InTenant(ctx, st.TenantID, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE campaigns SET checkpoint = $3, exhausted = $4 WHERE tenant_id = $1 AND id = $2 AND status = 'sending'`,
+			st.TenantID, st.ID, checkpoint, exhausted)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("broadcast: step: checkpoint: %w", err)
+	}
+	return nil
+}
+
+// queueChunk records one chunk in one transaction and hands it to the
+// outbox; stopped reports a campaign no longer sending (nothing recorded).
+func (s *Service) queueChunk(ctx context.Context, st leaderState, chunk []Recipient, label func(string) string) (stopped bool, err error) {
 	now := s.clock.Now()
 	var queued []uuid.UUID
-	err := s.db.InTenant(ctx, st.TenantID, func(tx pgx.Tx) error {
-		queued = queued[:0]
-		n := len(page)
+	err = s.db.InTenant(ctx, st.TenantID, func(tx pgx.Tx) error {
+		queued, stopped = queued[:0], false
+		var one int
+		err := tx.QueryRow(ctx, `SELECT 1 FROM campaigns WHERE tenant_id = $1 AND id = $2 AND status = 'sending' FOR SHARE`,
+			st.TenantID, st.ID).Scan(&one)
+		if db.IsNotFound(err) {
+			stopped = true
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		n := len(chunk)
 		chats, contacts, ob, chatIDs, langs := make([]uuid.UUID, n), make([]uuid.UUID, n), make([]uuid.UUID, n), make([]int64, n), make([]string, n)
-		for i, r := range page {
+		for i, r := range chunk {
 			method, params := st.Content.render(r, label(r.Lang), readMoreData(st.ID), func(j int, u string) string {
 				return s.link(st.ID, r.BotChatID, j, u, st.Content.TrackClicks)
 			})
@@ -307,38 +382,19 @@ func (s *Service) queue(ctx context.Context, st leaderState, page []Recipient, e
 			chats[i], contacts[i], ob[i], chatIDs[i], langs[i] = r.BotChatID, r.ContactID, id, r.ChatID, r.Lang
 			queued = append(queued, id)
 		}
-		if n > 0 {
-			if _, err := tx.Exec(ctx, `INSERT INTO campaign_deliveries (tenant_id, campaign_id, bot_chat_id, contact_id, chat_id, lang, outbox_id, queued_at)
-				SELECT $1, $2, t.bc, t.ct, t.ch, t.lg, t.ob, $3
-				FROM unnest($4::uuid[], $5::uuid[], $6::bigint[], $7::text[], $8::uuid[]) AS t(bc, ct, ch, lg, ob)
-				ON CONFLICT DO NOTHING`, st.TenantID, st.ID, now, chats, contacts, chatIDs, langs, ob); err != nil {
-				return fmt.Errorf("deliveries: %w", err)
-			}
-		}
-		checkpoint := st.Checkpoint
-		if n > 0 {
-			checkpoint = page[n-1].BotChatID
-		}
-		// Still sending? A pause or cancel committed meanwhile rolls this
-		// page back: nothing of it is sent.
-		tag, err := tx.Exec(ctx, `UPDATE campaigns SET checkpoint = $3, exhausted = $4 WHERE tenant_id = $1 AND id = $2 AND status = 'sending'`,
-			st.TenantID, st.ID, checkpoint, exhausted)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return ErrState
+		if _, err := tx.Exec(ctx, `INSERT INTO campaign_deliveries (tenant_id, campaign_id, bot_chat_id, contact_id, chat_id, lang, outbox_id, queued_at)
+			SELECT $1, $2, t.bc, t.ct, t.ch, t.lg, t.ob, $3
+			FROM unnest($4::uuid[], $5::uuid[], $6::bigint[], $7::text[], $8::uuid[]) AS t(bc, ct, ch, lg, ob)
+			ON CONFLICT DO NOTHING`, st.TenantID, st.ID, now, chats, contacts, chatIDs, langs, ob); err != nil {
+			return fmt.Errorf("deliveries: %w", err)
 		}
 		return nil
 	})
-	if errors.Is(err, ErrState) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("broadcast: step: queue: %w", err)
+	if err != nil || stopped {
+		return stopped, err
 	}
 	if err := s.ob.AfterCommit(ctx, queued...); err != nil {
 		s.log.Warn("broadcast: outbox after commit; its sweeper queues the rows", "tenant_id", st.TenantID, "campaign_id", st.ID, "error", err)
 	}
-	return nil
+	return false, nil
 }
