@@ -95,6 +95,7 @@ type stepResult int
 
 const (
 	stepAgain stepResult = iota // run the next step after Options.Step
+	stepFull                    // the window is full (or only outcomes are awaited): the next step after half a window
 	stepStop                    // nothing more to do (done, paused and drained, cancelled and drained)
 	stepBusy                    // another leader holds the campaign
 )
@@ -103,7 +104,7 @@ const (
 // benchmarks; the worker calls it through the deliver task).
 func (s *Service) Step(ctx context.Context, tenantID, id uuid.UUID) (bool, error) {
 	r, err := s.step(ctx, tenantID, id)
-	return r == stepAgain, err
+	return r == stepAgain || r == stepFull, err
 }
 
 func (s *Service) step(ctx context.Context, tenantID, id uuid.UUID) (stepResult, error) {
@@ -140,7 +141,7 @@ func (s *Service) step(ctx context.Context, tenantID, id uuid.UUID) (stepResult,
 	s.askSurvey(ctx, st, sent, log)
 	if st.Status != StatusSending {
 		if open > 0 {
-			return stepAgain, nil // let the last window's outcomes come in
+			return stepFull, nil // let the last window's outcomes come in
 		}
 		return stepStop, nil
 	}
@@ -158,7 +159,7 @@ func (s *Service) step(ctx context.Context, tenantID, id uuid.UUID) (stepResult,
 	}
 	room := s.window(st.Paid) - open
 	if st.Exhausted || room <= 0 {
-		return stepAgain, nil
+		return stepFull, nil
 	}
 	page, err := s.audience.Page(ctx, tenantID, st.BotID, st.segment(), st.Topic, st.Checkpoint, min(room, s.opts.PageMax))
 	if err != nil {
@@ -167,7 +168,10 @@ func (s *Service) step(ctx context.Context, tenantID, id uuid.UUID) (stepResult,
 	if err := s.queue(ctx, st, page, len(page) < min(room, s.opts.PageMax)); err != nil {
 		return stepAgain, err
 	}
-	return stepAgain, nil
+	if room > s.opts.PageMax {
+		return stepAgain, nil // more room than one page: come back soon
+	}
+	return stepFull, nil
 }
 
 // prepare does the once-per-campaign work of the first step: the audience

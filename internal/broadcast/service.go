@@ -121,8 +121,9 @@ type Options struct {
 	// campaigns; the window must outlast one Step.
 	WindowSpan time.Duration
 	MinWindow  int
-	// Step is the real time between two steps of a campaign's leader
-	// (default 250 ms).
+	// Step is the real time between two steps of a campaign's leader while
+	// its window has room (default 250 ms); with a full window the next
+	// step comes after WindowSpan/2.
 	Step time.Duration
 	// PageMax bounds the recipients taken in one step (default 1000).
 	PageMax int

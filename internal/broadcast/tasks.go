@@ -86,8 +86,17 @@ func (s *Service) handleDeliver(ctx context.Context, t *asynq.Task) error {
 		return nil // another link is the current one
 	}
 	r, err := s.step(ctx, p.TenantID, p.CampaignID)
+	next := s.opts.Step
+	if r == stepFull {
+		// A full window lasts WindowSpan at the bot's rate: refilling it
+		// at half keeps the outbox busy with a quarter of the steps.
+		next = max(s.opts.Step, s.opts.WindowSpan/2)
+	}
 	if err != nil {
-		s.log.Warn("broadcast: step failed; retrying", "tenant_id", p.TenantID, "campaign_id", p.CampaignID, "error", err)
+		// Not an asynq retry (that would leave the chain to asynq's
+		// back-off and its retry budget): the chain goes on, slower.
+		next = stepErrorPause
+		s.log.Warn("broadcast: step failed; retrying", "tenant_id", p.TenantID, "campaign_id", p.CampaignID, "retry_in", next, "error", err)
 	}
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
@@ -102,8 +111,11 @@ func (s *Service) handleDeliver(ctx context.Context, t *asynq.Task) error {
 			[]string{dueKey(p.CampaignID)}, p.Link).Err()
 		return nil
 	}
-	return s.enqueueStep(bctx, p.TenantID, p.CampaignID, s.opts.Step)
+	return s.enqueueStep(bctx, p.TenantID, p.CampaignID, next)
 }
+
+// stepErrorPause separates a failed step from the next.
+const stepErrorPause = 5 * time.Second
 
 // handleSweep starts scheduled campaigns that are due and gives a leader to
 // sending campaigns that have none (a chain lost to a crash).
