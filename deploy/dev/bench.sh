@@ -7,6 +7,9 @@
 #   PKGS=./internal/loadtest/ ./deploy/dev/bench.sh
 #   LOADTEST_DURATION=5s LOADTEST_ROUNDS=5 LOADTEST_CONCURRENCY=40 LOADTEST_E2E_SAMPLES=500
 #   HELPDESK_TASK_CHECK_INTERVAL=10ms (any HELPDESK_* setting reaches the platform under test)
+#   BENCH=Campaign: the broadcast benchmarks (one bot at its scaled limit; 200 bots at once with a live probe);
+#   LOADTEST_CAMPAIGN_RECIPIENTS=15000 LOADTEST_CAMPAIGN_SCALE=10 LOADTEST_CAMPAIGN_BOTS=200
+#   LOADTEST_CAMPAIGN_BOT_RECIPIENTS=100 LOADTEST_CAMPAIGN_BOTS_SCALE=10 (docs/broadcasts.md)
 #
 # docs/benchmarks.md explains each figure. PostgreSQL and Redis must answer
 # (`make bench` runs deploy/dev/services.sh first); without them the
