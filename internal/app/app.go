@@ -16,9 +16,9 @@ import (
 	"github.com/tgdesk/helpdesk/frontend"
 	"github.com/tgdesk/helpdesk/internal/auth"
 	"github.com/tgdesk/helpdesk/internal/bots"
+	"github.com/tgdesk/helpdesk/internal/broadcast"
 	"github.com/tgdesk/helpdesk/internal/broadcast/audience"
 	"github.com/tgdesk/helpdesk/internal/crm/exchange"
-	"github.com/tgdesk/helpdesk/internal/broadcast"
 	"github.com/tgdesk/helpdesk/internal/ops"
 	"github.com/tgdesk/helpdesk/internal/platform/httpx"
 	"github.com/tgdesk/helpdesk/internal/platform/queue"
@@ -109,9 +109,9 @@ func New(d *Deps) (*App, error) {
 	// Subscribers and segments: the notifications menu and /stop in the bot.
 	a.Audience = audience.NewService(d.DB, a.Tenants, a.Tenants, audience.Options{Clock: d.Clock, Logger: d.Log})
 	a.Audience.Attach(a.Processor)
-	// Campaigns: every subscribed bot chat (the audience service is wired in below once the types meet).
+	// Campaigns go to the audience's recipients (segments, subscription topics).
 	linkKey := sha256.Sum256(append([]byte("broadcast-click-links:"), d.Cfg.JWTSecret...))
-	a.Campaigns = broadcast.NewService(d.DB, d.Redis, d.Queue, a.Outbox, broadcast.ChatsAudience{DB: d.DB}, a.Surveys, a.Tenants,
+	a.Campaigns = broadcast.NewService(d.DB, d.Redis, d.Queue, a.Outbox, a.Audience, a.Surveys, a.Tenants,
 		broadcast.Options{Clock: d.Clock, Logger: d.Log, Limits: d.OutboxLimits, PublicURL: d.Cfg.PublicURL, LinkKey: linkKey[:]})
 	a.Campaigns.Attach(a.Processor)
 	a.Support = support.NewService(d.DB, d.Redis, d.Queue, a.Outbox, a.Tenants, a.Bots, support.Options{

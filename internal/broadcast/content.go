@@ -10,7 +10,7 @@ import (
 	"strings"
 	"unicode/utf16"
 
-	"github.com/google/uuid"
+	"github.com/tgdesk/helpdesk/internal/broadcast/audience"
 )
 
 // Telegram's limits on what one message may carry.
@@ -231,15 +231,8 @@ func headSize(client *http.Client) func(ctx context.Context, u string) (int64, e
 	}
 }
 
-// Recipient is one member of a campaign's audience (the audience package
-// provides exactly this shape).
-type Recipient struct {
-	BotChatID, ContactID uuid.UUID
-	ChatID               int64
-	Lang                 string
-	FirstName, LastName  string
-	Username             string
-}
+// Recipient is one member of a campaign's audience.
+type Recipient = audience.Recipient
 
 // fill replaces the placeholders of an HTML text with r's values, escaped.
 func fill(s string, r Recipient) string {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/tgdesk/helpdesk/internal/bots"
 	"github.com/tgdesk/helpdesk/internal/broadcast"
+	"github.com/tgdesk/helpdesk/internal/broadcast/audience"
 	"github.com/tgdesk/helpdesk/internal/platform/clock"
 	"github.com/tgdesk/helpdesk/internal/platform/crypto"
 	"github.com/tgdesk/helpdesk/internal/platform/httpx"
@@ -129,7 +130,9 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	proc := telegram.NewProcessor(env.DB, env.Redis.Client, qc, r.ob, tenants, telegram.ProcessorOptions{LockTTL: 3 * time.Second, Logger: log})
 	r.surveys = survey.NewService(env.DB, r.ob, tenants, survey.Options{Logger: log})
 	r.surveys.Attach(proc)
-	r.svc = broadcast.NewService(env.DB, env.Redis.Client, qc, r.ob, broadcast.ChatsAudience{DB: env.DB}, r.surveys, tenants,
+	aud := audience.NewService(env.DB, tenants, tenants, audience.Options{Logger: log})
+	aud.Attach(proc)
+	r.svc = broadcast.NewService(env.DB, env.Redis.Client, qc, r.ob, aud, r.surveys, tenants,
 		broadcast.Options{Clock: r.clock, Logger: log, Limits: limits, MinWindow: o.minWindow, WindowSpan: o.windowSpan,
 			Step: 30 * time.Millisecond, LeaseTTL: 3 * time.Second, PublicURL: base, LinkKey: []byte("test-link-key")})
 	r.svc.Attach(proc)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -21,7 +22,7 @@ import (
 func TestCampaignAPI(t *testing.T) {
 	r := newRig(t, rigOptions{})
 	ps := r.people("Kim", 2)
-	app := httpx.NewApp(httpx.Options{BodyLimit: 1 << 20})
+	app := httpx.NewApp(httpx.Options{BodyLimit: 1 << 20, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	g := app.Group("/api/v1", func(c *fiber.Ctx) error {
 		tid, _ := uuid.Parse(c.Get("X-Tenant"))
 		auth.SetPrincipal(c, &auth.Principal{TenantID: tid, UserID: uuid.New(), Role: auth.Role(c.Get("X-Role"))})

@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tgdesk/helpdesk/internal/broadcast/audience"
 	"github.com/tgdesk/helpdesk/internal/platform/clock"
 	"github.com/tgdesk/helpdesk/internal/platform/db"
 	"github.com/tgdesk/helpdesk/internal/platform/ids"
@@ -78,7 +79,7 @@ func invalid(field, code, msg string) error {
 }
 
 // Audience pages through a campaign's recipients in bot chat id order
-// (internal/broadcast/audience implements it).
+// (*audience.Service).
 type Audience interface {
 	Page(ctx context.Context, tenantID uuid.UUID, botID int64, segmentID uuid.UUID, topic string, after uuid.UUID, limit int) ([]Recipient, error)
 	Count(ctx context.Context, tenantID uuid.UUID, botID int64, segmentID uuid.UUID, topic string) (int, error)
@@ -273,9 +274,24 @@ func (s *Service) validate(ctx context.Context, tenantID uuid.UUID, d *Def) erro
 		v.add("content.track_clicks", "unavailable", "click tracking needs the platform's public URL")
 	}
 	d.Content.validate(ctx, &v, headSize(s.opts.HTTPClient))
-	if d.SegmentID != nil && s.audience != nil && len(v.fields) == 0 {
-		// An unknown segment is refused now rather than when sending.
-		if _, err := s.audience.Count(ctx, tenantID, d.BotID, *d.SegmentID, d.Topic); err != nil {
+	if (d.SegmentID != nil || d.Topic != "") && s.audience != nil && len(v.fields) == 0 {
+		// An unknown segment or topic is refused now rather than when sending.
+		seg := uuid.Nil
+		if d.SegmentID != nil {
+			seg = *d.SegmentID
+		}
+		_, err := s.audience.Count(ctx, tenantID, d.BotID, seg, d.Topic)
+		switch {
+		case err == nil:
+		case errors.Is(err, audience.ErrUnknownTopic):
+			v.add("topic", "not_found", "no such subscription topic")
+		case errors.Is(err, audience.ErrNotFound):
+			v.add("segment_id", "not_found", "no such segment")
+		default:
+			var inv *audience.InvalidError
+			if !errors.As(err, &inv) {
+				return fmt.Errorf("broadcast: validate: audience: %w", err)
+			}
 			v.add("segment_id", "invalid", "the segment cannot be used: "+err.Error())
 		}
 	}

@@ -59,7 +59,8 @@ func TestValidation(t *testing.T) {
 			"content.buttons[0].url", "invalid"},
 		{"bad topic", broadcast.Def{Topic: "News!", Content: broadcast.Content{Text: "x"}}, "topic", "invalid"},
 		{"unknown survey", broadcast.Def{SurveyID: ptr(uuid.New()), Content: broadcast.Content{Text: "x"}}, "survey_id", "not_found"},
-		{"a segment this audience cannot use", broadcast.Def{SegmentID: ptr(uuid.New()), Content: broadcast.Content{Text: "x"}}, "segment_id", "invalid"},
+		{"unknown segment", broadcast.Def{SegmentID: ptr(uuid.New()), Content: broadcast.Content{Text: "x"}}, "segment_id", "not_found"},
+		{"unknown topic", broadcast.Def{Topic: "gossip", Content: broadcast.Content{Text: "x"}}, "topic", "not_found"},
 		{"other bot", broadcast.Def{BotID: 42, Content: broadcast.Content{Text: "x"}}, "bot_id", "not_found"},
 	}
 	for _, tc := range cases {
