@@ -108,3 +108,27 @@ func TestTwoCampaignsAndLiveTraffic(t *testing.T) {
 		}
 	}
 }
+
+// A bot with paid broadcasts switched on sends its campaigns with
+// allow_paid_broadcast (the outbox adds it to Bulk sends and budgets them
+// at the paid rate); live messages never carry it.
+func TestPaidBroadcast(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	ctx := context.Background()
+	// Before the bot's first pump: the outbox caches the switch for a minute.
+	if _, err := env.Owner.Exec(ctx, `UPDATE bots SET paid_broadcast = true WHERE id = $1`, r.bot.ID); err != nil {
+		t.Fatal(err)
+	}
+	ps := r.people("Lea", 4)
+	c := r.create(t, "paid", broadcast.Content{Text: "Paid [mp]"})
+	if _, err := r.svc.SendNow(ctx, r.tenant, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	r.waitStatus(t, c.ID, broadcast.StatusDone)
+	r.callMu.Lock()
+	paid := r.paid
+	r.callMu.Unlock()
+	if paid != len(ps) {
+		t.Fatalf("%d sends carried allow_paid_broadcast, want %d (the campaign's only)", paid, len(ps))
+	}
+}

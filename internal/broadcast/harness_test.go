@@ -60,6 +60,7 @@ type rig struct {
 
 	callMu sync.Mutex
 	calls  []string // texts of successful sendMessage calls, in order
+	paid   int      // of which carried allow_paid_broadcast
 
 	mu       sync.Mutex
 	srv      *queue.Server
@@ -107,6 +108,9 @@ func newRig(t *testing.T, o rigOptions) *rig {
 			_ = json.Unmarshal(body, &m)
 			r.callMu.Lock()
 			r.calls = append(r.calls, m.Text)
+			if bytes.Contains(body, []byte(`"allow_paid_broadcast":true`)) {
+				r.paid++
+			}
 			r.callMu.Unlock()
 		}
 	}))
