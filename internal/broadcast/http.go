@@ -203,7 +203,9 @@ func (h *Handler) recipients(c *fiber.Ctx) error {
 	if format != "csv" && format != "xlsx" {
 		return httpx.Invalid(httpx.FieldError{Field: "format", Code: "invalid", Message: "csv or xlsx"})
 	}
-	ctx := c.UserContext()
+	// The body is written after the handler returned: the request's
+	// context must not end with it (a client that goes away fails a write).
+	ctx := context.WithoutCancel(c.UserContext())
 	if _, err := h.s.Get(ctx, tenantID, id); err != nil {
 		return problem(err)
 	}
