@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/tgdesk/helpdesk/internal/broadcast/audience"
 	"github.com/tgdesk/helpdesk/internal/platform/db"
 	"github.com/tgdesk/helpdesk/internal/platform/ids"
 	"github.com/tgdesk/helpdesk/internal/platform/redisconn"
@@ -162,6 +163,15 @@ func (s *Service) step(ctx context.Context, tenantID, id uuid.UUID) (stepResult,
 		return stepFull, nil
 	}
 	page, err := s.audience.Page(ctx, tenantID, st.BotID, st.segment(), st.Topic, st.Checkpoint, min(room, s.opts.PageMax))
+	if errors.Is(err, audience.ErrNotFound) || errors.Is(err, audience.ErrUnknownTopic) {
+		// The segment or topic went away mid-campaign: no step will ever
+		// page again, so the campaign waits, paused, for an admin.
+		log.Error("broadcast: the campaign's audience is gone; pausing it", "error", err)
+		if err := s.transition(ctx, tenantID, id, []string{StatusSending}, StatusPaused, "", nil); err != nil && !errors.Is(err, ErrState) {
+			return stepAgain, err
+		}
+		return stepFull, nil
+	}
 	if err != nil {
 		return stepAgain, fmt.Errorf("broadcast: step: audience: %w", err)
 	}
@@ -192,6 +202,15 @@ func (s *Service) prepare(ctx context.Context, st *leaderState) error {
 	}
 	if st.SurveyID != nil && st.SurveyRunID == nil && s.surveys != nil {
 		run, err := s.surveys.StartRun(ctx, st.TenantID, *st.SurveyID, survey.RunSpec{Source: SurveySource, Ref: st.ID.String()})
+		if errors.Is(err, survey.ErrNotFound) {
+			// Deleted since the campaign was written: send without it.
+			s.log.Warn("broadcast: the campaign's survey is gone; sending without it", "tenant_id", st.TenantID, "campaign_id", st.ID)
+			st.SurveyID = nil
+			return s.db.InTenant(ctx, st.TenantID, func(tx pgx.Tx) error {
+				_, err := tx.Exec(ctx, `UPDATE campaigns SET survey_id = NULL WHERE tenant_id = $1 AND id = $2`, st.TenantID, st.ID)
+				return err
+			})
+		}
 		if err != nil {
 			return fmt.Errorf("broadcast: step: survey run: %w", err)
 		}

@@ -49,6 +49,7 @@ type rig struct {
 	sb      *tgsandbox.Server
 	svc     *broadcast.Service
 	surveys *survey.Service
+	aud     *audience.Service
 	ob      *outbox.Outbox
 	clock   *clock.Fake
 	tenant  uuid.UUID
@@ -134,9 +135,9 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	proc := telegram.NewProcessor(env.DB, env.Redis.Client, qc, r.ob, tenants, telegram.ProcessorOptions{LockTTL: 3 * time.Second, Logger: log})
 	r.surveys = survey.NewService(env.DB, r.ob, tenants, survey.Options{Logger: log})
 	r.surveys.Attach(proc)
-	aud := audience.NewService(env.DB, tenants, tenants, audience.Options{Logger: log})
-	aud.Attach(proc)
-	r.svc = broadcast.NewService(env.DB, env.Redis.Client, qc, r.ob, aud, r.surveys, tenants,
+	r.aud = audience.NewService(env.DB, tenants, tenants, audience.Options{Logger: log})
+	r.aud.Attach(proc)
+	r.svc = broadcast.NewService(env.DB, env.Redis.Client, qc, r.ob, r.aud, r.surveys, tenants,
 		broadcast.Options{Clock: r.clock, Logger: log, Limits: limits, MinWindow: o.minWindow, WindowSpan: o.windowSpan,
 			Step: 30 * time.Millisecond, LeaseTTL: 3 * time.Second, PublicURL: base, LinkKey: []byte("test-link-key")})
 	r.svc.Attach(proc)
