@@ -253,3 +253,44 @@ func TestCancelDuringSending(t *testing.T) {
 		t.Fatalf("resume a cancelled campaign: %v", err)
 	}
 }
+
+// The checkpoint moves only after a page's chunks committed; a crash in
+// between makes the next leader page the same recipients again. That must
+// record and send nothing new: here the whole campaign is paged again from
+// a checkpoint set back to the start.
+func TestRepagingAfterLostCheckpointSendsNothing(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	ctx := context.Background()
+	ps := r.people("Oda", 8)
+	c := r.create(t, "repage", broadcast.Content{Text: "Once [mr]"})
+	if _, err := r.svc.SendNow(ctx, r.tenant, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	r.waitStatus(t, c.ID, broadcast.StatusDone)
+	count := func() (deliveries, outboxRows int) {
+		_ = env.Owner.QueryRow(ctx, `SELECT (SELECT count(*) FROM campaign_deliveries WHERE campaign_id = $1),
+			(SELECT count(*) FROM outbox_messages WHERE kind = 'broadcast' AND ref = $2)`, c.ID, c.ID.String()).Scan(&deliveries, &outboxRows)
+		return
+	}
+	d0, o0 := count()
+	if _, err := env.Owner.Exec(ctx, `UPDATE campaigns SET status = 'sending', finished_at = NULL, exhausted = false,
+		checkpoint = '00000000-0000-0000-0000-000000000000' WHERE id = $1`, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	// The sweeper gives the "crashed" campaign a leader, which pages everyone again.
+	if err := r.svc.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r.waitStatus(t, c.ID, broadcast.StatusDone)
+	if d1, o1 := count(); d1 != d0 || o1 != o0 || d0 != 8 {
+		t.Fatalf("deliveries %d → %d, outbox rows %d → %d", d0, d1, o0, o1)
+	}
+	for _, p := range ps {
+		if n := r.received(p.user.ID, "[mr]"); n != 1 {
+			t.Fatalf("%s got %d copies", p.user.FirstName, n)
+		}
+	}
+	if st := r.stats(t, c.ID); st.Sent != 8 {
+		t.Fatalf("stats %+v", st)
+	}
+}
