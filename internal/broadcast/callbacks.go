@@ -10,7 +10,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tgdesk/helpdesk/internal/platform/db"
-	"github.com/tgdesk/helpdesk/internal/survey"
 	"github.com/tgdesk/helpdesk/internal/telegram"
 	"github.com/tgdesk/helpdesk/internal/telegram/outbox"
 )
@@ -28,13 +27,11 @@ type Routes interface {
 	RegisterCallbackPrefix(prefix string, h telegram.Handler)
 }
 
-// Attach registers the "read more" button and, with surveys, the
-// thank-you sticker sent when a recipient completes the campaign survey.
+// Attach registers the "read more" button. (The thank-you sticker after a
+// completed campaign survey is the survey's own: surveys.thanks_sticker,
+// sent by the survey engine.)
 func (s *Service) Attach(p Routes) {
 	p.RegisterCallbackPrefix(CallbackPrefix, s.handleReadMore)
-	if s.surveys != nil {
-		s.surveys.OnAnswer(SurveySource, s.thankYou)
-	}
 }
 
 // handleReadMore reveals the full text: a text message is edited in place
@@ -102,36 +99,6 @@ func (s *Service) handleReadMore(ctx context.Context, in *telegram.Inbound) erro
 		params["reply_parameters"] = map[string]any{"message_id": msg.MessageID, "allow_sending_without_reply": true}
 	}
 	return in.Send(ctx, "sendMessage", params)
-}
-
-// thankYou sends the campaign's thank-you sticker to a recipient who has
-// just completed its survey (once per campaign and contact).
-func (s *Service) thankYou(ctx context.Context, a survey.Answer) error {
-	if !a.Completed || a.Edited {
-		return nil
-	}
-	id, err := uuid.Parse(a.Ref)
-	if err != nil {
-		return nil
-	}
-	var content Content
-	err = s.db.InTenant(ctx, a.TenantID, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `SELECT content FROM campaigns WHERE tenant_id = $1 AND id = $2`, a.TenantID, id).Scan(&content)
-	})
-	if db.IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("broadcast: thank you: %w", err)
-	}
-	if content.ThankYouSticker == "" {
-		return nil
-	}
-	raw, _ := json.Marshal(map[string]any{"sticker": content.ThankYouSticker})
-	_, err = s.ob.Enqueue(ctx, outbox.Message{TenantID: a.TenantID, BotID: a.BotID, ChatID: a.ChatID, Method: "sendSticker",
-		Params: raw, Priority: outbox.Live, Kind: "broadcast.thanks", Ref: id.String(),
-		IdempotencyKey: "bc:thanks:" + id.String() + ":" + a.ContactID.String()})
-	return err
 }
 
 // MaxTestChats bounds one test send.

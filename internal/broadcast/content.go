@@ -42,9 +42,6 @@ type Content struct {
 	// clicks are counted (Telegram does not report URL button presses).
 	TrackClicks           bool `json:"track_clicks,omitempty"`
 	DisableWebPagePreview bool `json:"disable_web_page_preview,omitempty"`
-	// ThankYouSticker (a sticker file_id) is sent when a recipient
-	// completes the campaign's survey.
-	ThankYouSticker string `json:"thank_you_sticker,omitempty"`
 }
 
 // Media is one attachment, by URL (Telegram fetches it) or by file_id.
@@ -171,9 +168,6 @@ func (c *Content) validate(ctx context.Context, v *validator, head func(ctx cont
 		if u, err := url.Parse(b.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http" && u.Scheme != "tg") || (u.Scheme != "tg" && u.Host == "") {
 			v.add(f+".url", "invalid", "an http(s):// or tg:// URL")
 		}
-	}
-	if c.ThankYouSticker != "" && len(c.ThankYouSticker) > 200 {
-		v.add("content.thank_you_sticker", "invalid", "a sticker file_id")
 	}
 	if m := c.Media; m != nil {
 		switch m.Kind {

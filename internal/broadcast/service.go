@@ -98,7 +98,6 @@ type Surveys interface {
 	StartRun(ctx context.Context, tenantID, surveyID uuid.UUID, spec survey.RunSpec) (uuid.UUID, error)
 	Ask(ctx context.Context, tenantID, runID uuid.UUID, r survey.Recipient) error
 	Stats(ctx context.Context, tenantID, surveyID uuid.UUID, runID *uuid.UUID) (survey.Stats, error)
-	OnAnswer(source string, fn survey.AnswerHook)
 }
 
 // Texts gives tenant texts (*tenant.Service).

@@ -12,19 +12,20 @@ import (
 )
 
 // A campaign with a survey asks it after the message; an answer shows in
-// the campaign stats and completing it brings the thank-you sticker. A
+// the campaign stats and completing it brings the survey's thank-you
+// sticker (sent by the survey engine). A
 // tracked URL button counts the click and redirects to the real URL.
 func TestCampaignSurveyAndClicks(t *testing.T) {
 	r := newRig(t, rigOptions{})
 	ctx := context.Background()
 	ps := r.people("Jo", 3)
-	sv, err := r.surveys.CreateSurvey(ctx, r.tenant, survey.Def{Title: "Taste", Questions: []survey.Question{
+	sv, err := r.surveys.CreateSurvey(ctx, r.tenant, survey.Def{Title: "Taste", ThanksSticker: "https://example.com/thanks.webp", Questions: []survey.Question{
 		{Kind: survey.KindSingle, Prompt: "Did you like it? [q1]", Options: []string{"Yes", "No"}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cp, err := r.svc.Create(ctx, r.tenant, [16]byte{}, broadcast.Def{BotID: r.bot.ID, Name: "survey", SurveyID: &sv.ID,
-		Content: broadcast.Content{Text: "New menu [m8]", TrackClicks: true, ThankYouSticker: "https://example.com/thanks.webp",
+		Content: broadcast.Content{Text: "New menu [m8]", TrackClicks: true,
 			Buttons: []broadcast.Button{{Text: "Menu", URL: "https://example.com/menu"}}}})
 	if err != nil {
 		t.Fatal(err)
