@@ -341,3 +341,41 @@ func TestSetWebhookFailureStoresNothing(t *testing.T) {
 		t.Fatal("bot stored although setWebhook failed")
 	}
 }
+
+func TestPaidBroadcastSwitch(t *testing.T) {
+	h := newHarness(t, nil)
+	tenant := newTenant(t)
+	b := h.newBot("paid_bot", "Paid")
+	if r := h.register(tenant, b.Token); r.status != http.StatusCreated || r.body["paid_broadcast"] != false {
+		t.Fatalf("register: %d %s", r.status, r.raw)
+	}
+	path := fmt.Sprintf("/api/v1/bots/%d", b.ID)
+	paid := func() bool {
+		var on bool
+		if err := env.Owner.QueryRow(context.Background(), "SELECT paid_broadcast FROM bots WHERE id = $1", b.ID).Scan(&on); err != nil {
+			t.Fatal(err)
+		}
+		return on
+	}
+	// Telegram charges paid broadcasts to the bot's balance: owners only.
+	if r := h.call(tenant, auth.RoleAdmin, http.MethodPatch, path, map[string]any{"paid_broadcast": true}); r.status != http.StatusForbidden || paid() {
+		t.Fatalf("admin: %d %s", r.status, r.raw)
+	}
+	if r := h.call(tenant, auth.RoleOwner, http.MethodPatch, path, map[string]any{}); r.status != http.StatusUnprocessableEntity || paid() {
+		t.Fatalf("empty patch: %d %s", r.status, r.raw)
+	}
+	if r := h.call(newTenant(t), auth.RoleOwner, http.MethodPatch, path, map[string]any{"paid_broadcast": true}); r.status != http.StatusNotFound || paid() {
+		t.Fatalf("other tenant: %d %s", r.status, r.raw)
+	}
+	r := h.call(tenant, auth.RoleOwner, http.MethodPatch, path, map[string]any{"paid_broadcast": true})
+	if r.status != http.StatusOK || r.body["paid_broadcast"] != true || !paid() {
+		t.Fatalf("owner: %d %s", r.status, r.raw)
+	}
+	var n int
+	if err := env.Owner.QueryRow(context.Background(), `SELECT count(*) FROM audit_log WHERE tenant_id = $1 AND action = 'bot.paid_broadcast'`, tenant).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("audit rows = %d, %v", n, err)
+	}
+	if r := h.call(tenant, auth.RoleOwner, http.MethodPatch, path, map[string]any{"paid_broadcast": false}); r.status != http.StatusOK || paid() {
+		t.Fatalf("switch off: %d %s", r.status, r.raw)
+	}
+}

@@ -25,6 +25,7 @@ func (h *Handler) Routes(api fiber.Router) {
 	api.Post("/bots", auth.Require(auth.RoleAdmin), h.register)
 	api.Post("/bots/check", auth.Require(auth.RoleAdmin), h.check)
 	api.Get("/bots/:id", auth.Require(auth.RoleAgent), h.get)
+	api.Patch("/bots/:id", auth.Require(auth.RoleOwner), h.update)
 	api.Delete("/bots/:id", auth.Require(auth.RoleAdmin), h.delete)
 	api.Get("/bots/:id/webhook", auth.Require(auth.RoleAdmin), h.webhookHealth)
 	api.Post("/bots/:id/webhook", auth.Require(auth.RoleAdmin), h.resetWebhook)
@@ -68,6 +69,30 @@ func (h *Handler) get(c *fiber.Ctx) error {
 		return err
 	}
 	b, err := h.svc.Get(c.UserContext(), p.TenantID, id)
+	if err != nil {
+		return problem(err)
+	}
+	return c.JSON(b)
+}
+
+type updateRequest struct {
+	PaidBroadcast *bool `json:"paid_broadcast"`
+}
+
+func (h *Handler) update(c *fiber.Ctx) error {
+	p := auth.PrincipalOf(c)
+	id, err := botIDParam(c)
+	if err != nil {
+		return err
+	}
+	var req updateRequest
+	if err := httpx.DecodeJSON(c, &req); err != nil {
+		return err
+	}
+	if req.PaidBroadcast == nil {
+		return httpx.Invalid(httpx.FieldError{Field: "paid_broadcast", Code: "required", Message: "Say whether paid broadcasts are on (true or false)."})
+	}
+	b, err := h.svc.SetPaidBroadcast(c.UserContext(), p.TenantID, p.UserID, id, *req.PaidBroadcast)
 	if err != nil {
 		return problem(err)
 	}

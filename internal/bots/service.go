@@ -70,13 +70,16 @@ func ParseToken(token string) (int64, error) {
 
 // Bot is a registered bot as the API shows it: never the token or secret.
 type Bot struct {
-	ID         int64     `json:"id"`
-	Username   string    `json:"username"`
-	Name       string    `json:"name"`
-	Status     string    `json:"status"`
-	WebhookURL string    `json:"webhook_url"`
-	CreatedAt  time.Time `json:"created_at"`
-	UpdatedAt  time.Time `json:"updated_at"`
+	ID       int64  `json:"id"`
+	Username string `json:"username"`
+	Name     string `json:"name"`
+	Status   string `json:"status"`
+	// PaidBroadcast: campaigns on this bot send with allow_paid_broadcast
+	// (up to 1000 msg/s, paid in Telegram Stars from the bot's balance).
+	PaidBroadcast bool      `json:"paid_broadcast"`
+	WebhookURL    string    `json:"webhook_url"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
 }
 
 // Target is where a webhook request for a public id belongs.
@@ -264,7 +267,7 @@ func (s *Service) load(ctx context.Context, tenantID uuid.UUID, botID int64) (bo
 }
 
 func (s *Service) view(r botRow) Bot {
-	return Bot{ID: r.ID, Username: r.Username, Name: r.Name, Status: r.Status,
+	return Bot{ID: r.ID, Username: r.Username, Name: r.Name, Status: r.Status, PaidBroadcast: r.Paid,
 		WebhookURL: s.webhookURL(r.PublicID), CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
 }
 
@@ -375,6 +378,32 @@ func (s *Service) ReplaceToken(ctx context.Context, tenantID, actorID uuid.UUID,
 
 // Delete removes the bot's webhook and then the bot with everything hanging
 // off it. A token Telegram no longer accepts does not block the delete.
+// SetPaidBroadcast switches paid broadcasts (allow_paid_broadcast) for the
+// bot's campaigns on or off. Telegram charges them in Stars to the bot's
+// balance, so only the owner may switch it (docs/permissions.md).
+func (s *Service) SetPaidBroadcast(ctx context.Context, tenantID, actorID uuid.UUID, botID int64, on bool) (Bot, error) {
+	var r botRow
+	err := s.db.InTenant(ctx, tenantID, func(tx pgx.Tx) error {
+		var err error
+		if r, err = getBot(ctx, tx, botID); err != nil {
+			return err
+		}
+		if r.Paid == on {
+			return nil
+		}
+		if err := tx.QueryRow(ctx, `UPDATE bots SET paid_broadcast = $2, updated_at = now() WHERE id = $1 RETURNING updated_at`,
+			botID, on).Scan(&r.UpdatedAt); err != nil {
+			return fmt.Errorf("store: set paid broadcast: %w", err)
+		}
+		r.Paid = on
+		return audit(ctx, tx, tenantID, actorID, "bot.paid_broadcast", botID, map[string]any{"paid_broadcast": on})
+	})
+	if err != nil {
+		return Bot{}, fmt.Errorf("bots: paid broadcast %d: %w", botID, err)
+	}
+	return s.view(r), nil
+}
+
 func (s *Service) Delete(ctx context.Context, tenantID, actorID uuid.UUID, botID int64) error {
 	r, err := s.load(ctx, tenantID, botID)
 	if err != nil {

@@ -22,17 +22,18 @@ type botRow struct {
 	Username     string
 	Name         string
 	Status       string
+	Paid         bool
 	TokenSealed  []byte
 	SecretSealed []byte
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
 }
 
-const botColumns = "id, public_id, username, name, status, token_sealed, webhook_secret, created_at, updated_at"
+const botColumns = "id, public_id, username, name, status, paid_broadcast, token_sealed, webhook_secret, created_at, updated_at"
 
 func scanBot(row pgx.Row) (botRow, error) {
 	var r botRow
-	err := row.Scan(&r.ID, &r.PublicID, &r.Username, &r.Name, &r.Status, &r.TokenSealed, &r.SecretSealed,
+	err := row.Scan(&r.ID, &r.PublicID, &r.Username, &r.Name, &r.Status, &r.Paid, &r.TokenSealed, &r.SecretSealed,
 		&r.CreatedAt, &r.UpdatedAt)
 	return r, err
 }
