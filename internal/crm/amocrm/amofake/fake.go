@@ -1,0 +1,555 @@
+// Package amofake is an in-process amoCRM (API v4) for tests: an
+// httptest-ready handler whose answers are the golden fixtures in testdata,
+// copied from amoCRM's documentation, with the fake's state substituted:
+//
+//   - lead.json, leads_patch_response.json: leads-api
+//     (https://www.amocrm.ru/developers/content/crm_platform/leads-api)
+//   - contact.json, contacts_page.json: contacts-api
+//     (https://www.amocrm.ru/developers/content/crm_platform/contacts-api)
+//   - notes_response.json: events-and-notes
+//     (https://www.amocrm.ru/developers/content/crm_platform/events-and-notes)
+//   - pipelines.json: leads_pipelines
+//     (https://www.amocrm.ru/developers/content/crm_platform/leads_pipelines)
+//   - users.json: users-api
+//     (https://www.amocrm.ru/developers/content/crm_platform/users-api)
+//   - leads_custom_fields.json, contacts_custom_fields.json: custom-fields
+//     (https://www.amocrm.ru/developers/content/crm_platform/custom-fields)
+//   - token.json, error_oauth_400.json: OAuth step by step
+//     (https://www.amocrm.ru/developers/content/oauth/step-by-step)
+//   - error_401.json, error_400.json, error_404.json, error_429.json: API
+//     errors (https://www.amocrm.ru/developers/content/crm_platform/error-codes)
+//   - webhook_status.txt: a stage-change webhook
+//     (https://www.amocrm.ru/developers/content/crm_platform/webhooks-format)
+//
+// State is inspectable (leads, notes, calls) and faults can be injected
+// (down, 429, expired tokens, a revoked refresh token).
+package amofake
+
+import (
+	"embed"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+//go:embed testdata
+var fixtures embed.FS
+
+// Fixture returns a golden fixture by file name.
+func Fixture(name string) []byte {
+	b, err := fixtures.ReadFile("testdata/" + name)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func fixtureMap(name string) map[string]any {
+	var m map[string]any
+	if err := json.Unmarshal(Fixture(name), &m); err != nil {
+		panic(fmt.Sprintf("amofake: fixture %s: %v", name, err))
+	}
+	return m
+}
+
+// Lead is a lead in the fake.
+type Lead struct {
+	ID                int64
+	Name              string
+	Price             float64
+	StatusID          int64
+	PipelineID        int64
+	ResponsibleUserID int64
+	Fields            map[int64][]any
+	ContactIDs        []int64
+	UpdatedAt         int64
+}
+
+// Contact is a contact in the fake.
+type Contact struct {
+	ID     int64
+	Name   string
+	Phones []string
+	Fields map[int64][]any
+}
+
+// Note is a note added to a lead.
+type Note struct {
+	ID     int64
+	LeadID int64
+	Type   string
+	Text   string
+}
+
+// Call is one request the fake answered.
+type Call struct {
+	Method, Path string
+	Status       int
+}
+
+// Fake is the fake amoCRM account.
+type Fake struct {
+	mu        sync.Mutex
+	leads     map[int64]*Lead
+	contacts  map[int64]*Contact
+	notes     []Note
+	calls     []Call
+	access    map[string]bool // access token -> valid
+	refresh   map[string]bool // refresh token -> unused
+	codes     map[string]bool
+	nextID    int64
+	down      bool
+	limited   int // the next n API requests answer 429
+	retryHdr  string
+	fieldIDs  map[int64]bool
+	ClientID  string
+	Secret    string
+	Subdomain string
+}
+
+// New makes a fake account "example" (example.amocrm.ru) with the OAuth
+// client client-1 / secret-1.
+func New() *Fake {
+	f := &Fake{leads: map[int64]*Lead{}, contacts: map[int64]*Contact{}, access: map[string]bool{},
+		refresh: map[string]bool{}, codes: map[string]bool{}, nextID: 90_000_000, fieldIDs: map[int64]bool{},
+		ClientID: "client-1", Secret: "secret-1", Subdomain: "example"}
+	for _, name := range []string{"leads_custom_fields.json", "contacts_custom_fields.json"} {
+		m := fixtureMap(name)
+		for _, cf := range m["_embedded"].(map[string]any)["custom_fields"].([]any) {
+			f.fieldIDs[int64(cf.(map[string]any)["id"].(float64))] = true
+		}
+	}
+	return f
+}
+
+func (f *Fake) id() int64 { f.nextID++; return f.nextID }
+
+// AddLead stores a lead.
+func (f *Fake) AddLead(l Lead) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if l.Fields == nil {
+		l.Fields = map[int64][]any{}
+	}
+	if l.UpdatedAt == 0 {
+		l.UpdatedAt = time.Now().Unix()
+	}
+	f.leads[l.ID] = &l
+}
+
+// Lead returns a copy of a lead.
+func (f *Fake) Lead(id int64) (Lead, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	l, ok := f.leads[id]
+	if !ok {
+		return Lead{}, false
+	}
+	return *l, true
+}
+
+// AddContact stores a contact.
+func (f *Fake) AddContact(c Contact) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if c.Fields == nil {
+		c.Fields = map[int64][]any{}
+	}
+	f.contacts[c.ID] = &c
+}
+
+// Notes returns the notes added so far.
+func (f *Fake) Notes() []Note {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]Note(nil), f.notes...)
+}
+
+// Calls returns the requests answered so far.
+func (f *Fake) Calls() []Call {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]Call(nil), f.calls...)
+}
+
+// IssueToken returns a valid access token (a long-lived token is one).
+func (f *Fake) IssueToken() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t := fmt.Sprintf("at-%d", f.id())
+	f.access[t] = true
+	return t
+}
+
+// NewCode returns a one-time authorization code.
+func (f *Fake) NewCode() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := fmt.Sprintf("code-%d", f.id())
+	f.codes[c] = true
+	return c
+}
+
+// ExpireAccessTokens makes every access token issued so far answer 401.
+func (f *Fake) ExpireAccessTokens() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for t := range f.access {
+		f.access[t] = false
+	}
+}
+
+// RevokeRefreshTokens makes every refresh token issued so far invalid (the
+// admin removed the integration).
+func (f *Fake) RevokeRefreshTokens() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for t := range f.refresh {
+		f.refresh[t] = false
+	}
+}
+
+// SetDown makes every request answer 503.
+func (f *Fake) SetDown(down bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.down = down
+}
+
+// RateLimit makes the next n API requests answer 429 (with Retry-After
+// when retryAfter is not empty).
+func (f *Fake) RateLimit(n int, retryAfter string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.limited, f.retryHdr = n, retryAfter
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	ct := "application/hal+json"
+	if status >= 400 {
+		ct = "application/problem+json"
+	}
+	w.Header().Set("Content-Type", ct)
+	w.WriteHeader(status)
+	switch b := v.(type) {
+	case []byte:
+		_, _ = w.Write(b)
+	default:
+		_ = json.NewEncoder(w).Encode(v)
+	}
+}
+
+// ServeHTTP answers the API.
+func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rec := &statusRecorder{ResponseWriter: w, status: 200}
+	f.serve(rec, r)
+	f.mu.Lock()
+	f.calls = append(f.calls, Call{Method: r.Method, Path: r.URL.Path, Status: rec.status})
+	f.mu.Unlock()
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) { s.status = code; s.ResponseWriter.WriteHeader(code) }
+
+func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
+	if r.URL.Path == "/oauth2/access_token" && r.Method == http.MethodPost {
+		f.token(w, r)
+		return
+	}
+	if !strings.HasPrefix(r.URL.Path, "/api/v4/") {
+		writeJSON(w, 404, Fixture("error_404.json"))
+		return
+	}
+	tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !f.access[tok] {
+		writeJSON(w, 401, Fixture("error_401.json"))
+		return
+	}
+	if f.limited > 0 {
+		f.limited--
+		if f.retryHdr != "" {
+			w.Header().Set("Retry-After", f.retryHdr)
+		}
+		writeJSON(w, 429, Fixture("error_429.json"))
+		return
+	}
+	path := strings.TrimPrefix(r.URL.Path, "/api/v4")
+	switch {
+	case r.Method == http.MethodGet && strings.HasPrefix(path, "/leads/") && isNumeric(path[len("/leads/"):]):
+		f.getLead(w, path[len("/leads/"):])
+	case r.Method == http.MethodGet && strings.HasPrefix(path, "/contacts/") && isNumeric(path[len("/contacts/"):]):
+		f.getContact(w, path[len("/contacts/"):])
+	case r.Method == http.MethodGet && path == "/contacts":
+		f.queryContacts(w, r.URL.Query().Get("query"))
+	case r.Method == http.MethodPatch && path == "/leads":
+		f.patchLeads(w, r)
+	case r.Method == http.MethodPost && path == "/leads/notes":
+		f.addNotes(w, r)
+	case r.Method == http.MethodGet && path == "/leads/pipelines":
+		writeJSON(w, 200, Fixture("pipelines.json"))
+	case r.Method == http.MethodGet && path == "/users":
+		writeJSON(w, 200, Fixture("users.json"))
+	case r.Method == http.MethodGet && path == "/leads/custom_fields":
+		writeJSON(w, 200, Fixture("leads_custom_fields.json"))
+	case r.Method == http.MethodGet && path == "/contacts/custom_fields":
+		writeJSON(w, 200, Fixture("contacts_custom_fields.json"))
+	default:
+		writeJSON(w, 404, Fixture("error_404.json"))
+	}
+}
+
+func isNumeric(s string) bool {
+	_, err := strconv.ParseInt(s, 10, 64)
+	return err == nil
+}
+
+func cfValues(fields map[int64][]any) any {
+	if len(fields) == 0 {
+		return nil
+	}
+	var out []any
+	for id, vs := range fields {
+		var vals []any
+		for _, v := range vs {
+			vals = append(vals, map[string]any{"value": v})
+		}
+		out = append(out, map[string]any{"field_id": id, "field_name": "", "field_code": nil, "field_type": "text", "values": vals})
+	}
+	return out
+}
+
+func (f *Fake) getLead(w http.ResponseWriter, idStr string) {
+	id, _ := strconv.ParseInt(idStr, 10, 64)
+	l, ok := f.leads[id]
+	if !ok {
+		// amoCRM answers 204 No Content for an id it does not have.
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	m := fixtureMap("lead.json")
+	m["id"], m["name"], m["price"], m["status_id"], m["pipeline_id"] = l.ID, l.Name, l.Price, l.StatusID, l.PipelineID
+	m["responsible_user_id"], m["updated_at"], m["custom_fields_values"] = l.ResponsibleUserID, l.UpdatedAt, cfValues(l.Fields)
+	m["_links"] = map[string]any{"self": map[string]any{"href": fmt.Sprintf("https://%s.amocrm.ru/api/v4/leads/%d", f.Subdomain, l.ID)}}
+	var cs []any
+	for _, c := range l.ContactIDs {
+		cs = append(cs, map[string]any{"id": c, "is_main": len(cs) == 0})
+	}
+	m["_embedded"].(map[string]any)["contacts"] = cs
+	writeJSON(w, 200, m)
+}
+
+func (f *Fake) contactJSON(c *Contact) map[string]any {
+	m := fixtureMap("contact.json")
+	m["id"], m["name"] = c.ID, c.Name
+	var cfs []any
+	if len(c.Phones) > 0 {
+		var vals []any
+		for _, p := range c.Phones {
+			vals = append(vals, map[string]any{"value": p, "enum_id": 1, "enum_code": "WORK"})
+		}
+		cfs = append(cfs, map[string]any{"field_id": 3, "field_name": "Телефон", "field_code": "PHONE", "field_type": "multitext", "values": vals})
+	}
+	for id, vs := range c.Fields {
+		var vals []any
+		for _, v := range vs {
+			vals = append(vals, map[string]any{"value": v})
+		}
+		cfs = append(cfs, map[string]any{"field_id": id, "field_name": "", "field_code": nil, "field_type": "text", "values": vals})
+	}
+	m["custom_fields_values"] = cfs
+	m["_links"] = map[string]any{"self": map[string]any{"href": fmt.Sprintf("https://%s.amocrm.ru/api/v4/contacts/%d", f.Subdomain, c.ID)}}
+	return m
+}
+
+func (f *Fake) getContact(w http.ResponseWriter, idStr string) {
+	id, _ := strconv.ParseInt(idStr, 10, 64)
+	c, ok := f.contacts[id]
+	if !ok {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	writeJSON(w, 200, f.contactJSON(c))
+}
+
+func digits(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if r >= '0' && r <= '9' {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// queryContacts searches like amoCRM's query: a substring of any field.
+func (f *Fake) queryContacts(w http.ResponseWriter, q string) {
+	var found []any
+	for _, c := range f.contacts {
+		hit := q != "" && strings.Contains(strings.ToLower(c.Name), strings.ToLower(q))
+		for _, p := range c.Phones {
+			if d := digits(q); d != "" && strings.Contains(digits(p), d) {
+				hit = true
+			}
+		}
+		if hit {
+			found = append(found, f.contactJSON(c))
+		}
+	}
+	if len(found) == 0 {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	m := fixtureMap("contacts_page.json")
+	m["_embedded"] = map[string]any{"contacts": found}
+	writeJSON(w, 200, m)
+}
+
+func badRequest(w http.ResponseWriter, path, detail string) {
+	m := fixtureMap("error_400.json")
+	ve := m["validation-errors"].([]any)[0].(map[string]any)
+	e := ve["errors"].([]any)[0].(map[string]any)
+	e["path"], e["detail"] = path, detail
+	writeJSON(w, 400, m)
+}
+
+func (f *Fake) patchLeads(w http.ResponseWriter, r *http.Request) {
+	var body []struct {
+		ID                 int64  `json:"id"`
+		StatusID           *int64 `json:"status_id"`
+		PipelineID         *int64 `json:"pipeline_id"`
+		ResponsibleUserID  *int64 `json:"responsible_user_id"`
+		CustomFieldsValues []struct {
+			FieldID int64 `json:"field_id"`
+			Values  []struct {
+				Value any `json:"value"`
+			} `json:"values"`
+		} `json:"custom_fields_values"`
+	}
+	raw, _ := io.ReadAll(r.Body)
+	if err := json.Unmarshal(raw, &body); err != nil || len(body) == 0 || len(body) > 250 {
+		badRequest(w, "", "The body must be a JSON array of 1 to 250 leads.")
+		return
+	}
+	// Validate everything first: amoCRM applies nothing from a request it refuses.
+	for i, b := range body {
+		if _, ok := f.leads[b.ID]; !ok {
+			badRequest(w, fmt.Sprintf("%d.id", i), "Lead not found.")
+			return
+		}
+		for j, cf := range b.CustomFieldsValues {
+			if !f.fieldIDs[cf.FieldID] {
+				badRequest(w, fmt.Sprintf("custom_fields_values.%d.field_id", j), "The value you selected is not a valid choice.")
+				return
+			}
+		}
+	}
+	now := time.Now().Unix()
+	var out []any
+	for i, b := range body {
+		l := f.leads[b.ID]
+		if b.StatusID != nil {
+			l.StatusID = *b.StatusID
+		}
+		if b.PipelineID != nil {
+			l.PipelineID = *b.PipelineID
+		}
+		if b.ResponsibleUserID != nil {
+			l.ResponsibleUserID = *b.ResponsibleUserID
+		}
+		for _, cf := range b.CustomFieldsValues {
+			var vs []any
+			for _, v := range cf.Values {
+				vs = append(vs, v.Value)
+			}
+			l.Fields[cf.FieldID] = vs
+		}
+		l.UpdatedAt = now
+		out = append(out, map[string]any{"id": l.ID, "updated_at": now, "request_id": strconv.Itoa(i),
+			"_links": map[string]any{"self": map[string]any{"href": fmt.Sprintf("https://%s.amocrm.ru/api/v4/leads/%d", f.Subdomain, l.ID)}}})
+	}
+	m := fixtureMap("leads_patch_response.json")
+	m["_embedded"] = map[string]any{"leads": out}
+	writeJSON(w, 200, m)
+}
+
+func (f *Fake) addNotes(w http.ResponseWriter, r *http.Request) {
+	var body []struct {
+		EntityID int64  `json:"entity_id"`
+		NoteType string `json:"note_type"`
+		Params   struct {
+			Text string `json:"text"`
+		} `json:"params"`
+	}
+	raw, _ := io.ReadAll(r.Body)
+	if err := json.Unmarshal(raw, &body); err != nil || len(body) == 0 {
+		badRequest(w, "", "The body must be a JSON array of notes.")
+		return
+	}
+	for i, b := range body {
+		if _, ok := f.leads[b.EntityID]; !ok {
+			badRequest(w, fmt.Sprintf("%d.entity_id", i), "Entity not found.")
+			return
+		}
+		if b.NoteType == "" || (b.NoteType == "common" && b.Params.Text == "") {
+			badRequest(w, fmt.Sprintf("%d.params.text", i), "This value should not be blank.")
+			return
+		}
+	}
+	var out []any
+	for i, b := range body {
+		n := Note{ID: f.id(), LeadID: b.EntityID, Type: b.NoteType, Text: b.Params.Text}
+		f.notes = append(f.notes, n)
+		out = append(out, map[string]any{"id": n.ID, "entity_id": n.LeadID, "request_id": strconv.Itoa(i)})
+	}
+	m := fixtureMap("notes_response.json")
+	m["_embedded"] = map[string]any{"notes": out}
+	writeJSON(w, 200, m)
+}
+
+func (f *Fake) token(w http.ResponseWriter, r *http.Request) {
+	var body map[string]string
+	raw, _ := io.ReadAll(r.Body)
+	_ = json.Unmarshal(raw, &body)
+	oauthErr := func() { writeJSON(w, 400, Fixture("error_oauth_400.json")) }
+	if body["client_id"] != f.ClientID || body["client_secret"] != f.Secret || body["redirect_uri"] == "" {
+		oauthErr()
+		return
+	}
+	switch body["grant_type"] {
+	case "authorization_code":
+		if !f.codes[body["code"]] {
+			oauthErr()
+			return
+		}
+		delete(f.codes, body["code"])
+	case "refresh_token":
+		if !f.refresh[body["refresh_token"]] {
+			oauthErr()
+			return
+		}
+		f.refresh[body["refresh_token"]] = false // single use
+	default:
+		oauthErr()
+		return
+	}
+	m := fixtureMap("token.json")
+	at, rt := fmt.Sprintf("at-%d", f.id()), fmt.Sprintf("rt-%d", f.id())
+	f.access[at], f.refresh[rt] = true, true
+	m["access_token"], m["refresh_token"] = at, rt
+	writeJSON(w, 200, m)
+}
