@@ -23,9 +23,11 @@ const (
 	OpAddNote    = "add_note"
 )
 
-func rateLimited(after time.Duration, cause error) error {
-	if after < time.Second {
-		after = time.Second
+// rateLimited retries a task after a wait that does not count as a failed
+// attempt (queue.RateLimitedError); the wait is at least MinRetry.
+func (s *Service) rateLimited(after time.Duration, cause error) error {
+	if after < s.opts.MinRetry {
+		after = s.opts.MinRetry
 	}
 	return &queue.RateLimitedError{After: after, Cause: cause}
 }
@@ -132,13 +134,13 @@ func (s *Service) handleCall(ctx context.Context, t *asynq.Task) error {
 		if err := s.updateCall(ctx, p.TenantID, c.ID, attempts, callErr); err != nil {
 			return err
 		}
-		return rateLimited(rl.RetryAfter, callErr)
+		return s.rateLimited(rl.RetryAfter, callErr)
 	case errors.Is(callErr, ErrUnavailable) && attempts < s.opts.MaxAttempts:
 		if err := s.updateCall(ctx, p.TenantID, c.ID, attempts, callErr); err != nil {
 			return err
 		}
 		s.noteOutcome(ctx, p.TenantID, c.ConnectorID, callErr)
-		return rateLimited(s.opts.Backoff(attempts), callErr)
+		return s.rateLimited(s.opts.Backoff(attempts), callErr)
 	default:
 		s.log.Warn("crm: call failed", "tenant_id", p.TenantID, "connector_id", c.ConnectorID, "call_id", c.ID,
 			"op", c.Op, "attempts", attempts, "error", callErr)

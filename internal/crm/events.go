@@ -47,7 +47,7 @@ func (s *Service) handleEvent(ctx context.Context, t *asynq.Task) error {
 		case errors.Is(err, ErrNotFound), errors.Is(err, ErrInvalid):
 			return s.ignore(ctx, p, fmt.Errorf("unknown deal %q", e.DealID))
 		case err != nil:
-			return retryLater(err)
+			return s.retryLater(err)
 		}
 		e.StageID, e.PipelineID = d.StageID, d.PipelineID
 		if e.Fields == nil {
@@ -59,7 +59,7 @@ func (s *Service) handleEvent(ctx context.Context, t *asynq.Task) error {
 			if errors.Is(err, ErrNotFound) || errors.Is(err, ErrInvalid) {
 				return s.ignore(ctx, p, fmt.Errorf("unknown contact %q", e.ContactID))
 			}
-			return retryLater(err)
+			return s.retryLater(err)
 		}
 	}
 	s.mu.RLock()
@@ -80,10 +80,10 @@ func (s *Service) handleEvent(ctx context.Context, t *asynq.Task) error {
 
 // retryLater keeps a CRM outage from burning the task's retries quickly:
 // a 429 waits as asked.
-func retryLater(err error) error {
+func (s *Service) retryLater(err error) error {
 	var rl *RateLimitedError
 	if errors.As(err, &rl) {
-		return rateLimited(rl.RetryAfter, err)
+		return s.rateLimited(rl.RetryAfter, err)
 	}
 	return fmt.Errorf("crm: event: %w", err)
 }

@@ -159,9 +159,9 @@ func (s *Service) CreateLinkCode(ctx context.Context, tenantID, actorID, connect
 	return out, err
 }
 
-// redeem links contactID by a code; false when the code is unknown, used
+// Redeem links contactID by a code; false when the code is unknown, used
 // or expired.
-func (s *Service) redeem(ctx context.Context, tenantID, contactID uuid.UUID, code string) (bool, error) {
+func (s *Service) Redeem(ctx context.Context, tenantID, contactID uuid.UUID, code string) (bool, error) {
 	ok := false
 	err := s.db.InTenant(ctx, tenantID, func(tx pgx.Tx) error {
 		now := s.clock.Now()
@@ -197,7 +197,7 @@ func (s *Service) handleStart(ctx context.Context, in *telegram.Inbound) error {
 	ok := false
 	if in.ContactID != uuid.Nil && code != "" && len(code) <= 60 {
 		var err error
-		if ok, err = s.redeem(ctx, in.TenantID, in.ContactID, code); err != nil {
+		if ok, err = s.Redeem(ctx, in.TenantID, in.ContactID, code); err != nil {
 			return err
 		}
 	}
@@ -271,7 +271,7 @@ func (s *Service) handleLinkPhone(ctx context.Context, t *asynq.Task) error {
 	}
 	var rl *RateLimitedError
 	if errors.As(err, &rl) {
-		return rateLimited(rl.RetryAfter, err)
+		return s.rateLimited(rl.RetryAfter, err)
 	}
 	return err
 }

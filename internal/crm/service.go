@@ -62,6 +62,9 @@ type Options struct {
 	// Backoff is the wait before attempt n+1 after a 5xx or network error
 	// (default 2^n s, at most 10 min).
 	Backoff func(n int) time.Duration
+	// MinRetry is the shortest wait before a retried call or event
+	// (default 1 s; a 429 without Retry-After waits this long).
+	MinRetry time.Duration
 	// RefreshBefore refreshes an OAuth token this long before it expires
 	// (default 10 min).
 	RefreshBefore time.Duration
@@ -113,6 +116,9 @@ func NewService(d *db.DB, rdb redis.UniversalClient, q *queue.Client, keys *cryp
 			}
 			return time.Duration(1<<n) * time.Second
 		}
+	}
+	if opts.MinRetry <= 0 {
+		opts.MinRetry = time.Second
 	}
 	if opts.RefreshBefore <= 0 {
 		opts.RefreshBefore = 10 * time.Minute
