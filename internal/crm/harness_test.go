@@ -177,6 +177,21 @@ func (r *rig) do(req *http.Request) resp {
 	return resp{code: res.StatusCode, body: raw, hdr: res.Header}
 }
 
+// hook2 makes an unauthenticated request (the CRM's redirect) without
+// following redirects.
+func (r *rig) hook2(method, path string) resp {
+	r.t.Helper()
+	req, _ := http.NewRequest(method, r.base+path, nil)
+	cl := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := cl.Do(req)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	return resp{code: res.StatusCode, body: raw, hdr: res.Header}
+}
+
 // hook posts a webhook body to a connector's URL (or any path) over a
 // real connection, as the CRM would.
 func (r *rig) hook(path, contentType string, body []byte) resp {

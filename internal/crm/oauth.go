@@ -254,7 +254,7 @@ func (t *tokenSource) refreshLocked(ctx context.Context, stale, owner string) (s
 			t.s.log.Warn("crm: record refresh failure", "connector_id", t.id, "error", err)
 		}
 		t.s.log.Warn("crm: token refresh failed", "tenant_id", t.tenantID, "connector_id", t.id, "error", rerr)
-		return "", fmt.Errorf("crm: refresh token: %w", rerr)
+		return "", fmt.Errorf("crm: token refresh failed: %w", rerr)
 	}
 	st.Token = tok
 	raw, _ := json.Marshal(st)
