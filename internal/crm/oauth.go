@@ -34,8 +34,8 @@ type pendingOAuth struct {
 
 const oauthStateTTL = 15 * time.Minute
 
-func stateKey(state string) string  { return "crm:oauth:state:" + state }
-func stateAAD(state string) []byte  { return []byte("crm:oauth-state:" + state) }
+func stateKey(state string) string    { return "crm:oauth:state:" + state }
+func stateAAD(state string) []byte    { return []byte("crm:oauth-state:" + state) }
 func refreshLock(id uuid.UUID) string { return "crm:oauth:refresh:" + id.String() }
 
 // OAuthStart begins connecting a CRM by OAuth2 with the tenant's own

@@ -37,7 +37,9 @@ type InvalidError struct{ Field, Code, Message string }
 
 func (e *InvalidError) Error() string { return "crm: " + e.Field + ": " + e.Message }
 
-func invalid(field, code, msg string) error { return &InvalidError{Field: field, Code: code, Message: msg} }
+func invalid(field, code, msg string) error {
+	return &InvalidError{Field: field, Code: code, Message: msg}
+}
 
 // EventSink receives every deduplicated CRM event, in a worker task (a
 // failed delivery is retried). The automation rules implement it; an
