@@ -511,47 +511,72 @@ func (c *Client) Pipelines(ctx context.Context) ([]crm.Pipeline, error) {
 	return out, nil
 }
 
-// Users is GET /api/v4/users (first 250)
+// pageSize and maxPages bound the list calls (amoCRM pages by 250 at
+// most; an account with 450 fields takes two pages).
+const (
+	pageSize = 250
+	maxPages = 40
+)
+
+// Users is GET /api/v4/users, every page
 // (https://www.amocrm.ru/developers/content/crm_platform/users-api).
 func (c *Client) Users(ctx context.Context) ([]crm.User, error) {
-	var page struct {
-		Embedded struct {
-			Users []struct {
-				ID    int64  `json:"id"`
-				Name  string `json:"name"`
-				Email string `json:"email"`
-			} `json:"users"`
-		} `json:"_embedded"`
-	}
-	if err := c.do(ctx, http.MethodGet, "/api/v4/users?limit=250", nil, &page); err != nil && !errors.Is(err, errNoContent) {
-		return nil, err
-	}
 	out := []crm.User{}
-	for _, u := range page.Embedded.Users {
-		out = append(out, crm.User{ID: itoa(u.ID), Name: u.Name, Email: u.Email})
+	for page := 1; page <= maxPages; page++ {
+		var body struct {
+			Embedded struct {
+				Users []struct {
+					ID    int64  `json:"id"`
+					Name  string `json:"name"`
+					Email string `json:"email"`
+				} `json:"users"`
+			} `json:"_embedded"`
+		}
+		err := c.do(ctx, http.MethodGet, fmt.Sprintf("/api/v4/users?limit=%d&page=%d", pageSize, page), nil, &body)
+		if errors.Is(err, errNoContent) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range body.Embedded.Users {
+			out = append(out, crm.User{ID: itoa(u.ID), Name: u.Name, Email: u.Email})
+		}
+		if len(body.Embedded.Users) < pageSize {
+			break
+		}
 	}
 	return out, nil
 }
 
-// Fields lists the custom fields of leads and contacts
+// Fields lists the custom fields of leads and contacts, every page
 // (https://www.amocrm.ru/developers/content/crm_platform/custom-fields).
 func (c *Client) Fields(ctx context.Context) ([]crm.Field, error) {
 	out := []crm.Field{}
 	for _, ent := range []struct{ path, entity string }{{"leads", "deal"}, {"contacts", "contact"}} {
-		var page struct {
-			Embedded struct {
-				CustomFields []struct {
-					ID   int64  `json:"id"`
-					Name string `json:"name"`
-					Type string `json:"type"`
-				} `json:"custom_fields"`
-			} `json:"_embedded"`
-		}
-		if err := c.do(ctx, http.MethodGet, "/api/v4/"+ent.path+"/custom_fields?limit=250", nil, &page); err != nil && !errors.Is(err, errNoContent) {
-			return nil, err
-		}
-		for _, f := range page.Embedded.CustomFields {
-			out = append(out, crm.Field{ID: itoa(f.ID), Name: f.Name, Type: f.Type, Entity: ent.entity})
+		for page := 1; page <= maxPages; page++ {
+			var body struct {
+				Embedded struct {
+					CustomFields []struct {
+						ID   int64  `json:"id"`
+						Name string `json:"name"`
+						Type string `json:"type"`
+					} `json:"custom_fields"`
+				} `json:"_embedded"`
+			}
+			err := c.do(ctx, http.MethodGet, fmt.Sprintf("/api/v4/%s/custom_fields?limit=%d&page=%d", ent.path, pageSize, page), nil, &body)
+			if errors.Is(err, errNoContent) {
+				break
+			}
+			if err != nil {
+				return nil, err
+			}
+			for _, f := range body.Embedded.CustomFields {
+				out = append(out, crm.Field{ID: itoa(f.ID), Name: f.Name, Type: f.Type, Entity: ent.entity})
+			}
+			if len(body.Embedded.CustomFields) < pageSize {
+				break
+			}
 		}
 	}
 	return out, nil

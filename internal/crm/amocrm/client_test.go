@@ -168,3 +168,23 @@ func TestFactoryRefusesBadCredentials(t *testing.T) {
 		}
 	}
 }
+
+// An account with 450 lead fields (seed 000) is read page by page.
+func TestFieldsPaged(t *testing.T) {
+	fake := amofake.New()
+	fake.AddCustomFields("leads", 448)
+	c := newClient(t, fake, crm.Deps{}, fake.IssueToken())
+	fs, err := c.Fields(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	deals := 0
+	for _, f := range fs {
+		if f.Entity == "deal" {
+			deals++
+		}
+	}
+	if deals != 450 || len(fs) != 452 {
+		t.Fatalf("%d deal fields, %d in all", deals, len(fs))
+	}
+}

@@ -107,6 +107,7 @@ type Fake struct {
 	limited   int // the next n API requests answer 429
 	retryHdr  string
 	fieldIDs  map[int64]bool
+	extra     map[string][]any // entity path -> custom fields added by tests
 	ClientID  string
 	Secret    string
 	Subdomain string
@@ -116,7 +117,7 @@ type Fake struct {
 // client client-1 / secret-1.
 func New() *Fake {
 	f := &Fake{leads: map[int64]*Lead{}, contacts: map[int64]*Contact{}, access: map[string]bool{},
-		refresh: map[string]bool{}, codes: map[string]bool{}, nextID: 90_000_000, fieldIDs: map[int64]bool{},
+		refresh: map[string]bool{}, codes: map[string]bool{}, nextID: 90_000_000, fieldIDs: map[int64]bool{}, extra: map[string][]any{},
 		ClientID: "client-1", Secret: "secret-1", Subdomain: "example"}
 	for _, name := range []string{"leads_custom_fields.json", "contacts_custom_fields.json"} {
 		m := fixtureMap(name)
@@ -304,13 +305,48 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, Fixture("pipelines.json"))
 	case r.Method == http.MethodGet && path == "/users":
 		writeJSON(w, 200, Fixture("users.json"))
-	case r.Method == http.MethodGet && path == "/leads/custom_fields":
-		writeJSON(w, 200, Fixture("leads_custom_fields.json"))
-	case r.Method == http.MethodGet && path == "/contacts/custom_fields":
-		writeJSON(w, 200, Fixture("contacts_custom_fields.json"))
+	case r.Method == http.MethodGet && (path == "/leads/custom_fields" || path == "/contacts/custom_fields"):
+		f.customFields(w, r, strings.Split(path, "/")[1])
 	default:
 		writeJSON(w, 404, Fixture("error_404.json"))
 	}
+}
+
+// AddCustomFields adds n text fields to entity ("leads" or "contacts"),
+// as big accounts have (seed 000: 450).
+func (f *Fake) AddCustomFields(entity string, n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for range n {
+		id := f.id()
+		f.fieldIDs[id] = true
+		f.extra[entity] = append(f.extra[entity], map[string]any{"id": id, "name": fmt.Sprintf("Поле %d", id), "type": "text",
+			"account_id": 28805383, "code": nil, "sort": 600, "is_api_only": false, "enums": nil, "entity_type": entity})
+	}
+}
+
+// customFields pages like amoCRM: limit (at most 250) and page; 204 past the end.
+func (f *Fake) customFields(w http.ResponseWriter, r *http.Request, entity string) {
+	m := fixtureMap(entity + "_custom_fields.json")
+	emb := m["_embedded"].(map[string]any)
+	all := append(emb["custom_fields"].([]any), f.extra[entity]...)
+	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+	if limit <= 0 || limit > 250 {
+		limit = 50
+	}
+	page, _ := strconv.Atoi(r.URL.Query().Get("page"))
+	if page <= 0 {
+		page = 1
+	}
+	from := (page - 1) * limit
+	if from >= len(all) {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	to := min(from+limit, len(all))
+	emb["custom_fields"] = all[from:to]
+	m["_total_items"], m["_page"], m["_page_count"] = len(all), page, (len(all)+limit-1)/limit
+	writeJSON(w, 200, m)
 }
 
 func isNumeric(s string) bool {
