@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
 )
 
 // handleEvent completes an event where the webhook was thin, syncs mapped
@@ -35,23 +37,16 @@ func (s *Service) handleEvent(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	needsDeal := (e.Type == DealStageEntered || e.Type == DealAdded || e.Type == DealFieldChanged) &&
-		(e.StageID == "" || e.PipelineID == "")
-	if needsDeal {
-		conn, err := s.build(p.TenantID, row)
-		if err != nil {
-			return s.ignore(ctx, p, fmt.Errorf("build connector: %w", err))
-		}
-		d, err := conn.GetDeal(ctx, e.DealID)
+	conn, err := s.build(p.TenantID, row)
+	if err != nil {
+		return s.ignore(ctx, p, fmt.Errorf("build connector: %w", err))
+	}
+	if e, err = s.complete(ctx, p, conn, e); err != nil {
 		switch {
 		case errors.Is(err, ErrNotFound), errors.Is(err, ErrInvalid):
 			return s.ignore(ctx, p, fmt.Errorf("unknown deal %q", e.DealID))
-		case err != nil:
+		default:
 			return s.retryLater(err)
-		}
-		e.StageID, e.PipelineID = d.StageID, d.PipelineID
-		if e.Fields == nil {
-			e.Fields = d.Fields
 		}
 	}
 	if e.Type == ContactChanged {
@@ -76,6 +71,52 @@ func (s *Service) handleEvent(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("crm: event %s: %w", e.Key, err)
 	}
 	return nil
+}
+
+func stageKey(connectorID uuid.UUID, dealID string) string {
+	return "crm:stage:" + connectorID.String() + ":" + dealID
+}
+
+// stageMemory is how long the last seen stage of a deal is kept.
+const stageMemory = 90 * 24 * time.Hour
+
+// complete fills in what the webhook did not carry: a Resolver connector
+// resolves the event against the deal's last seen stage; otherwise a deal
+// event without its stage or pipeline is completed with GetDeal. The
+// resolved stage is remembered for the next event of the deal.
+func (s *Service) complete(ctx context.Context, p eventPayload, conn Connector, e Event) (Event, error) {
+	if e.DealID == "" {
+		return e, nil
+	}
+	key := stageKey(p.ConnectorID, e.DealID)
+	if e.Type == DealDeleted {
+		_ = s.rdb.Del(ctx, key).Err()
+		return e, nil
+	}
+	if r, ok := conn.(Resolver); ok {
+		last, err := s.rdb.Get(ctx, key).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return e, fmt.Errorf("%w: last stage: %v", ErrUnavailable, err)
+		}
+		if e, err = r.Resolve(ctx, e, last); err != nil {
+			return e, err
+		}
+	} else if (e.Type == DealStageEntered || e.Type == DealAdded || e.Type == DealFieldChanged) && (e.StageID == "" || e.PipelineID == "") {
+		d, err := conn.GetDeal(ctx, e.DealID)
+		if err != nil {
+			return e, err
+		}
+		e.StageID, e.PipelineID = d.StageID, d.PipelineID
+		if e.Fields == nil {
+			e.Fields = d.Fields
+		}
+	}
+	if e.StageID != "" {
+		if err := s.rdb.Set(ctx, key, e.StageID, stageMemory).Err(); err != nil {
+			s.log.Warn("crm: remember stage", "connector_id", p.ConnectorID, "deal_id", e.DealID, "error", err)
+		}
+	}
+	return e, nil
 }
 
 // retryLater keeps a CRM outage from burning the task's retries quickly:

@@ -71,3 +71,13 @@ type OAuthProvider interface {
 	// account (the account and nothing secret: the token comes from Deps.Tokens).
 	Credentials(account string) []byte
 }
+
+// Resolver is implemented by connectors whose webhooks carry ids only
+// (Bitrix24 sends ONCRMDEALUPDATE without the stage). The event task calls
+// Resolve with the stage it last saw for the deal ("" when none), so a
+// field change that moved the deal can become DealStageEntered, and then
+// remembers the resolved stage. An error wrapping ErrNotFound (the deal is
+// gone) drops the event visibly; a retryable error retries the task.
+type Resolver interface {
+	Resolve(ctx context.Context, e Event, lastStage string) (Event, error)
+}
