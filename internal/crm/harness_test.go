@@ -196,7 +196,16 @@ func (r *rig) hook2(method, path string) resp {
 // real connection, as the CRM would.
 func (r *rig) hook(path, contentType string, body []byte) resp {
 	r.t.Helper()
-	res, err := http.Post(r.base+path, contentType, bytes.NewReader(body))
+	req, _ := http.NewRequest("POST", r.base+path, bytes.NewReader(body))
+	req.Header.Set("Content-Type", contentType)
+	cl := http.DefaultClient
+	if len(body) > 1<<20 {
+		// A big body is announced first (Expect: 100-continue), so the
+		// server's 413 arrives before the upload instead of a reset.
+		req.Header.Set("Expect", "100-continue")
+		cl = &http.Client{Transport: &http.Transport{ExpectContinueTimeout: 5 * time.Second}}
+	}
+	res, err := cl.Do(req)
 	if err != nil {
 		r.t.Fatal(err)
 	}
