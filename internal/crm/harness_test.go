@@ -60,14 +60,17 @@ func (s *sink) got() []crm.Event {
 // rig is the CRM service on real PostgreSQL and Redis, a worker, the
 // HTTP routes in a fiber app, and a fake amoCRM account.
 type rig struct {
-	t      *testing.T
-	svc    *crm.Service
-	fake   *amofake.Fake
-	sink   *sink
-	app    *fiber.App
-	base   string
-	tenant uuid.UUID
-	other  uuid.UUID
+	t   *testing.T
+	svc *crm.Service
+	// newService builds another service over the same database, Redis
+	// and fake: another process of the cluster.
+	newService func() *crm.Service
+	fake       *amofake.Fake
+	sink       *sink
+	app        *fiber.App
+	base       string
+	tenant     uuid.UUID
+	other      uuid.UUID
 }
 
 type rigOpts struct {
@@ -79,22 +82,26 @@ func newRig(t *testing.T, o rigOpts) *rig {
 	log := discard()
 	r := &rig{t: t, fake: amofake.New(), sink: &sink{}}
 	fts := httptest.NewServer(r.fake)
-	keyring, err := crypto.NewKeyring("k1", bytes.Repeat([]byte{7}, 32), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	qc := queue.NewClient(env.Redis.Asynq)
-	r.svc = crm.NewService(env.DB, env.Redis.Client, qc, keyring, crm.Options{
-		PublicURL:     "https://desk.example",
-		Backoff:       func(int) time.Duration { return 50 * time.Millisecond },
-		MinRetry:      20 * time.Millisecond,
-		MaxAttempts:   50,
-		RefreshBefore: o.refreshBefore,
-		Logger:        log,
-	})
-	amo := amocrm.Options{BaseURL: fts.URL}
-	r.svc.Register(crm.AmoCRM, amocrm.Factory(amo))
-	r.svc.RegisterOAuth(crm.AmoCRM, amocrm.NewOAuth(amo))
+	r.newService = func() *crm.Service {
+		keyring, err := crypto.NewKeyring("k1", bytes.Repeat([]byte{7}, 32), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		svc := crm.NewService(env.DB, env.Redis.Client, qc, keyring, crm.Options{
+			PublicURL:     "https://desk.example",
+			Backoff:       func(int) time.Duration { return 50 * time.Millisecond },
+			MinRetry:      20 * time.Millisecond,
+			MaxAttempts:   50,
+			RefreshBefore: o.refreshBefore,
+			Logger:        log,
+		})
+		amo := amocrm.Options{BaseURL: fts.URL}
+		svc.Register(crm.AmoCRM, amocrm.Factory(amo))
+		svc.RegisterOAuth(crm.AmoCRM, amocrm.NewOAuth(amo))
+		return svc
+	}
+	r.svc = r.newService()
 	r.svc.SetSink(r.sink)
 
 	srv := queue.NewServer(env.Redis.Asynq, queue.ServerOptions{Concurrency: 4,

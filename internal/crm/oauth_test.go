@@ -86,13 +86,15 @@ func TestOAuthConnectRefreshAndRevoke(t *testing.T) {
 	}
 
 	r.fake.ExpireAccessTokens()
+	// Two processes, four calls each, all hitting the 401 at once.
+	procs := []*crm.Service{r.svc, r.newService()}
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
-	for range 8 {
+	for i := range 8 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := r.svc.Users(ctx, r.tenant, info.ID)
+			_, err := procs[i%2].Users(ctx, r.tenant, info.ID)
 			errs <- err
 		}()
 	}
