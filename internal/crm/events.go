@@ -39,7 +39,10 @@ func (s *Service) handleEvent(ctx context.Context, t *asynq.Task) error {
 	}
 	conn, err := s.build(p.TenantID, row)
 	if err != nil {
-		return s.ignore(ctx, p, fmt.Errorf("build connector: %w", err))
+		// A kind this worker does not know, or credentials it cannot open:
+		// a deployment problem, so the event waits (retried) rather than
+		// being dropped.
+		return fmt.Errorf("crm: event %s: build connector: %w", e.Key, err)
 	}
 	if e, err = s.complete(ctx, p, conn, e); err != nil {
 		switch {

@@ -304,6 +304,10 @@ func (h *Handler) webhook(c *fiber.Ctx) error {
 		return httpx.BadRequest("malformed_webhook", "The webhook could not be read.")
 	case errors.Is(err, ErrQueueUnavailable):
 		return httpx.Unavailable("queue_unavailable", "The event could not be queued; retry.")
+	case errors.Is(err, ErrUnknownKind):
+		// The connector's kind is not enabled in this process: a
+		// deployment problem; the CRM retries.
+		return httpx.Unavailable("connector_unavailable", "This connector cannot take webhooks right now; retry.")
 	}
 	return err
 }
