@@ -36,7 +36,12 @@ func TestCallsRetriedWhileCRMDownThenApplied(t *testing.T) {
 	}
 	eventually(t, 10*time.Second, "the outage is visible", func() bool {
 		h := r.health(r.tenant, info.ID)
-		return h.PendingCalls == 2 && strings.Contains(h.LastError, "unavailable") && h.LastCall != nil && h.LastCall.Attempts >= 2
+		calls, _ := r.svc.Calls(ctx, r.tenant, info.ID, 10)
+		retried := len(calls) == 2
+		for _, c := range calls {
+			retried = retried && c.Attempts >= 2 && c.Status == "pending" && strings.Contains(c.LastError, "unavailable")
+		}
+		return retried && h.PendingCalls == 2 && strings.Contains(h.LastError, "unavailable")
 	})
 	r.fake.SetDown(false)
 	eventually(t, 10*time.Second, "the calls succeed", func() bool { return r.health(r.tenant, info.ID).PendingCalls == 0 })

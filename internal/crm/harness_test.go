@@ -1,9 +1,11 @@
 package crm_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -203,16 +205,32 @@ func (r *rig) hook2(method, path string) resp {
 // real connection, as the CRM would.
 func (r *rig) hook(path, contentType string, body []byte) resp {
 	r.t.Helper()
-	req, _ := http.NewRequest("POST", r.base+path, bytes.NewReader(body))
-	req.Header.Set("Content-Type", contentType)
-	cl := http.DefaultClient
 	if len(body) > 1<<20 {
-		// A big body is announced first (Expect: 100-continue), so the
-		// server's 413 arrives before the upload instead of a reset.
-		req.Header.Set("Expect", "100-continue")
-		cl = &http.Client{Transport: &http.Transport{ExpectContinueTimeout: 5 * time.Second}}
+		return r.hookBig(path, contentType, body)
 	}
-	res, err := cl.Do(req)
+	res, err := http.Post(r.base+path, contentType, bytes.NewReader(body))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	return resp{code: res.StatusCode, body: raw, hdr: res.Header}
+}
+
+// hookBig sends a big body over a raw connection: the headers first, then
+// the upload in the background, and reads the answer. The server refuses
+// by Content-Length before reading the body and closes the connection, so
+// a client that reads only after uploading would see a reset instead.
+func (r *rig) hookBig(path, contentType string, body []byte) resp {
+	r.t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(r.base, "http://"))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: desk\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n", path, contentType, len(body))
+	go func() { _, _ = conn.Write(body) }()
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
 		r.t.Fatal(err)
 	}

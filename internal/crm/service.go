@@ -480,7 +480,13 @@ func (s *Service) build(tenantID uuid.UUID, r connectorRow) (Connector, error) {
 	if err != nil {
 		return nil, fmt.Errorf("crm: open credentials of %s: %w", r.ID, err)
 	}
-	deps := Deps{HTTPClient: s.opts.HTTPClient, Limiter: lim, LimitKey: "crm:rate:" + r.ID.String(), Logger: s.log}
+	// The vendor's limit is per CRM account, so the budget is the
+	// account's, whichever connector (or tenant) calls it.
+	key := "crm:rate:" + r.ID.String()
+	if r.Account != "" {
+		key = "crm:rate:" + string(r.Kind) + ":" + r.Account
+	}
+	deps := Deps{HTTPClient: s.opts.HTTPClient, Limiter: lim, LimitKey: key, Logger: s.log}
 	if r.OAuthSealed != nil {
 		deps.Tokens = &tokenSource{s: s, tenantID: tenantID, id: r.ID, kind: r.Kind, account: r.Account}
 	}

@@ -3,6 +3,7 @@ package crm
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -130,8 +131,11 @@ func recordOutcome(ctx context.Context, tx pgx.Tx, id uuid.UUID, callErr error, 
 		_, err = tx.Exec(ctx, `UPDATE connectors SET last_success_at = $2,
 			status = CASE WHEN status = 'auth_error' AND oauth_sealed IS NULL THEN 'active' ELSE status END WHERE id = $1`, id, now)
 	} else {
-		_, err = tx.Exec(ctx, `UPDATE connectors SET last_error_at = $2, last_error = left($3, 500) WHERE id = $1`,
-			id, now, callErr.Error())
+		// A refused token needs the admin (a new token, a new
+		// authorization): the connector shows auth_error until a success.
+		_, err = tx.Exec(ctx, `UPDATE connectors SET last_error_at = $2, last_error = left($3, 500),
+			status = CASE WHEN $4 THEN 'auth_error' ELSE status END WHERE id = $1`,
+			id, now, callErr.Error(), errors.Is(callErr, ErrUnauthorized))
 	}
 	if err != nil {
 		return fmt.Errorf("store: connector outcome: %w", err)
