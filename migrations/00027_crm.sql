@@ -6,7 +6,7 @@
 -- A CRM webhook names its connector by an opaque public id before the tenant
 -- is known; crm_webhook_target is the one narrow SECURITY DEFINER look-up
 -- for that path (DESIGN.md invariant 1). A sweeper finds calls whose enqueue
--- was lost through crm_stale_calls.
+-- was lost through crm_stale_calls and prunes old rows through prune_crm.
 
 -- +goose Up
 CREATE TABLE connectors (
@@ -105,7 +105,19 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
 $$;
 -- +goose StatementEnd
 
+-- Housekeeping by the sweeper across tenants: finished calls and expired
+-- or used link codes older than p_before. Returns the rows removed.
+-- +goose StatementBegin
+CREATE FUNCTION prune_crm(p_before timestamptz) RETURNS bigint
+LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+    WITH c AS (DELETE FROM crm_calls WHERE status <> 'pending' AND updated_at < p_before RETURNING 1),
+         l AS (DELETE FROM crm_link_codes WHERE expires_at < p_before OR used_at < p_before RETURNING 1)
+    SELECT (SELECT count(*) FROM c) + (SELECT count(*) FROM l)
+$$;
+-- +goose StatementEnd
+
 -- +goose Down
+DROP FUNCTION prune_crm(timestamptz);
 DROP FUNCTION crm_stale_calls(timestamptz, integer);
 DROP FUNCTION crm_webhook_target(text);
 DROP INDEX contacts_crm_links;

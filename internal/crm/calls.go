@@ -227,7 +227,8 @@ func (s *Service) Calls(ctx context.Context, tenantID, connectorID uuid.UUID, li
 }
 
 // Sweep re-queues pending calls untouched for two minutes (their task was
-// lost, or never queued); TaskIDs make it a no-op for calls still queued.
+// lost, or never queued; TaskIDs make it a no-op for calls still queued)
+// and prunes finished calls and spent link codes after 30 days.
 func (s *Service) Sweep(ctx context.Context) error {
 	type stale struct{ tenant, call uuid.UUID }
 	var list []stale
@@ -254,6 +255,16 @@ func (s *Service) Sweep(ctx context.Context) error {
 		if err := s.q.Enqueue(ctx, t, opts...); err != nil {
 			return fmt.Errorf("crm: sweep: %w", err)
 		}
+	}
+	// Finished calls stay visible for 30 days.
+	var pruned int64
+	if err := s.db.InTx(ctx, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `SELECT prune_crm($1)`, s.clock.Now().Add(-30*24*time.Hour)).Scan(&pruned)
+	}); err != nil {
+		return fmt.Errorf("crm: prune: %w", err)
+	}
+	if pruned > 0 {
+		s.log.Info("crm: pruned old calls and link codes", "rows", pruned)
 	}
 	return nil
 }

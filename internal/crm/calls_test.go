@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/tgdesk/helpdesk/internal/crm"
 	"github.com/tgdesk/helpdesk/internal/crm/amocrm/amofake"
 )
@@ -120,5 +122,37 @@ func TestCallRefusedAndRevokedToken(t *testing.T) {
 	// Another tenant cannot queue calls through this connector.
 	if _, err := r.svc.AddNote(ctx, r.other, info.ID, "", crm.Note{DealID: "8", Text: "x"}); err != crm.ErrConnectorNotFound {
 		t.Fatalf("cross-tenant call: %v", err)
+	}
+}
+
+// A call whose task was lost (recorded, never queued) is found by the
+// sweeper and made; old finished calls are pruned.
+func TestSweeperRequeuesLostCalls(t *testing.T) {
+	r := newRig(t, rigOpts{})
+	ctx := context.Background()
+	info := r.connect(r.tenant, nil)
+	r.fake.AddLead(amofake.Lead{ID: 9, Name: "L", StatusID: 1, PipelineID: 2})
+	lost := uuid.New()
+	if _, err := env.Owner.Exec(ctx, `INSERT INTO crm_calls (id, tenant_id, connector_id, key, op, payload, created_at, updated_at)
+		VALUES ($1, $2, $3, 'lost', 'add_note', '{"deal_id":"9","text":"from the sweeper"}', now() - interval '1 hour', now() - interval '1 hour')`,
+		lost, r.tenant, info.ID); err != nil {
+		t.Fatal(err)
+	}
+	old := uuid.New()
+	if _, err := env.Owner.Exec(ctx, `INSERT INTO crm_calls (id, tenant_id, connector_id, key, op, payload, status, created_at, updated_at)
+		VALUES ($1, $2, $3, 'old', 'add_note', '{}', 'done', now() - interval '40 days', now() - interval '40 days')`,
+		old, r.tenant, info.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.svc.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the lost call is made", func() bool {
+		n := r.fake.Notes()
+		return len(n) == 1 && n[0].Text == "from the sweeper"
+	})
+	var left int
+	if err := env.Owner.QueryRow(ctx, `SELECT count(*) FROM crm_calls WHERE id = $1`, old).Scan(&left); err != nil || left != 0 {
+		t.Fatalf("old call kept: %d %v", left, err)
 	}
 }
