@@ -73,9 +73,15 @@ func TestAmoCRMEndToEnd(t *testing.T) {
 	p.App.CRM.SetSink(sink)
 
 	var info crm.Info
+	amoToken := p.AmoCRM.IssueToken()
 	code := p.call(t, "POST", "/api/v1/connectors", tm.Admin.Token, map[string]any{"kind": "amocrm", "name": "amoCRM",
-		"credentials": map[string]string{"account": "example.amocrm.ru", "token": p.AmoCRM.IssueToken()}}, &info)
+		"credentials": map[string]string{"account": "example.amocrm.ru", "token": amoToken}}, &info)
 	must(t, code == 201, "create connector: %d", code)
+	secret := info.WebhookURL[strings.LastIndexByte(info.WebhookURL, '/')+1:]
+	defer func() {
+		logs := p.Logs.String()
+		must(t, !strings.Contains(logs, amoToken) && !strings.Contains(logs, secret), "the CRM token or webhook secret is in the logs")
+	}()
 
 	// CRM event → typed event.
 	res, err := http.Post(info.WebhookURL, "application/x-www-form-urlencoded", bytes.NewReader(amofake.Fixture("webhook_status.txt")))
