@@ -138,6 +138,8 @@ func New(d *Deps) (*App, error) {
 	a.CRM.Register(crm.AmoCRM, amocrm.Factory(amo))
 	a.CRM.RegisterOAuth(crm.AmoCRM, amocrm.NewOAuth(amo))
 	a.CRM.Attach(a.Processor)
+	// 1C's pushed clients and CRM events enter the same pipeline as webhooks.
+	a.Exchange.SetSink(a.CRM.Intake())
 
 	a.Ops = ops.NewService(d.DB, d.Redis, asynq.NewInspector(d.AsynqOpt),
 		func(ctx context.Context, tenantID uuid.UUID, botID int64) (ops.WebhookInfo, error) {

@@ -24,6 +24,9 @@ func (s *Service) handleEvent(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	e := p.Event
+	if p.ConnectorID == uuid.Nil {
+		return s.deliver(ctx, p, e) // pushed by the tenant's system without a connector
+	}
 	var row connectorRow
 	err := s.db.InTenant(ctx, p.TenantID, func(tx pgx.Tx) error {
 		var err error
@@ -37,19 +40,21 @@ func (s *Service) handleEvent(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	conn, err := s.build(p.TenantID, row)
-	if err != nil {
-		// A kind this worker does not know, or credentials it cannot open:
-		// a deployment problem, so the event waits (retried) rather than
-		// being dropped.
-		return fmt.Errorf("crm: event %s: build connector: %w", e.Key, err)
-	}
-	if e, err = s.complete(ctx, p, conn, e); err != nil {
-		switch {
-		case errors.Is(err, ErrNotFound), errors.Is(err, ErrInvalid):
-			return s.ignore(ctx, p, fmt.Errorf("unknown deal %q", e.DealID))
-		default:
-			return s.retryLater(err)
+	if !p.Pushed {
+		conn, err := s.build(p.TenantID, row)
+		if err != nil {
+			// A kind this worker does not know, or credentials it cannot
+			// open: a deployment problem, so the event waits (retried)
+			// rather than being dropped.
+			return fmt.Errorf("crm: event %s: build connector: %w", e.Key, err)
+		}
+		if e, err = s.complete(ctx, p, conn, e); err != nil {
+			switch {
+			case errors.Is(err, ErrNotFound), errors.Is(err, ErrInvalid):
+				return s.ignore(ctx, p, fmt.Errorf("unknown deal %q", e.DealID))
+			default:
+				return s.retryLater(err)
+			}
 		}
 	}
 	if e.Type == ContactChanged {
@@ -60,6 +65,11 @@ func (s *Service) handleEvent(ctx context.Context, t *asynq.Task) error {
 			return s.retryLater(err)
 		}
 	}
+	return s.deliver(ctx, p, e)
+}
+
+// deliver hands the event to the sink.
+func (s *Service) deliver(ctx context.Context, p eventPayload, e Event) error {
 	s.mu.RLock()
 	sink := s.sink
 	s.mu.RUnlock()
@@ -69,6 +79,10 @@ func (s *Service) handleEvent(ctx context.Context, t *asynq.Task) error {
 	}
 	if err := sink.HandleCRMEvent(ctx, p.TenantID, p.ConnectorID, e); err != nil {
 		if errors.Is(err, ErrNotFound) {
+			if p.ConnectorID == uuid.Nil {
+				s.log.Warn("crm: pushed event ignored", "tenant_id", p.TenantID, "key", e.Key, "reason", err)
+				return nil
+			}
 			return s.ignore(ctx, p, err)
 		}
 		return fmt.Errorf("crm: event %s: %w", e.Key, err)

@@ -22,8 +22,9 @@ const (
 
 type eventPayload struct {
 	TenantID    uuid.UUID `json:"tenant_id"`
-	ConnectorID uuid.UUID `json:"connector_id"`
+	ConnectorID uuid.UUID `json:"connector_id"` // uuid.Nil: pushed without a connector
 	Event       Event     `json:"event"`
+	Pushed      bool      `json:"pushed,omitempty"` // pushed by the tenant's system (complete by contract)
 }
 
 type callPayload struct {
@@ -42,11 +43,11 @@ func task(typ string, v any) *asynq.Task {
 	return asynq.NewTask(typ, raw)
 }
 
-// NewEventTask hands an event to a worker; the TaskID makes a repeated
+// newEventTask hands an event to a worker; the TaskID makes a repeated
 // enqueue of the same event a no-op while the first is queued.
-func NewEventTask(tenantID, connectorID uuid.UUID, e Event) (*asynq.Task, []asynq.Option) {
-	return task(TypeEvent, eventPayload{TenantID: tenantID, ConnectorID: connectorID, Event: e}),
-		[]asynq.Option{asynq.Queue(queue.Default), asynq.MaxRetry(20), asynq.TaskID("crm:event:" + connectorID.String() + ":" + e.Key)}
+func newEventTask(p eventPayload) (*asynq.Task, []asynq.Option) {
+	return task(TypeEvent, p), []asynq.Option{asynq.Queue(queue.Default), asynq.MaxRetry(20),
+		asynq.TaskID("crm:event:" + p.TenantID.String() + ":" + p.ConnectorID.String() + ":" + p.Event.Key)}
 }
 
 // NewCallTask runs one recorded call.

@@ -26,7 +26,12 @@ type WebhookResult struct {
 	Duplicates  int
 }
 
-func seenKey(connectorID uuid.UUID, key string) string {
+// seenKey scopes an event key to its connector, or to the tenant for
+// events pushed without one.
+func seenKey(tenantID, connectorID uuid.UUID, key string) string {
+	if connectorID == uuid.Nil {
+		return "crm:seen:tenant:" + tenantID.String() + ":" + key
+	}
 	return "crm:seen:" + connectorID.String() + ":" + key
 }
 
@@ -65,39 +70,78 @@ func (s *Service) HandleWebhook(ctx context.Context, publicID, secret string, r 
 	if err != nil {
 		return res, err
 	}
-	now := s.clock.Now()
 	for _, e := range events {
 		if e.Key == "" {
 			return res, fmt.Errorf("%w: event without a key", ErrMalformed)
 		}
 	}
+	res.Accepted, res.Duplicates, err = s.accept(ctx, res.TenantID, res.ConnectorID, events, false)
+	return res, err
+}
+
+// accept deduplicates events by key and queues the new ones; an event is
+// forgotten again if its enqueue fails, so the sender's retry is not taken
+// for a duplicate.
+func (s *Service) accept(ctx context.Context, tenantID, connectorID uuid.UUID, events []Event, pushed bool) (accepted, duplicates int, err error) {
+	now := s.clock.Now()
 	for _, e := range events {
 		if e.OccurredAt.IsZero() {
 			e.OccurredAt = now
 		}
-		fresh, err := s.rdb.SetNX(ctx, seenKey(res.ConnectorID, e.Key), 1, s.opts.DedupeTTL).Result()
+		fresh, err := s.rdb.SetNX(ctx, seenKey(tenantID, connectorID, e.Key), 1, s.opts.DedupeTTL).Result()
 		if err != nil {
-			return res, fmt.Errorf("%w: dedupe: %v", ErrQueueUnavailable, err)
+			return accepted, duplicates, fmt.Errorf("%w: dedupe: %v", ErrQueueUnavailable, err)
 		}
 		if !fresh {
-			res.Duplicates++
+			duplicates++
 			continue
 		}
-		t, opts := NewEventTask(res.TenantID, res.ConnectorID, e)
+		t, opts := newEventTask(eventPayload{TenantID: tenantID, ConnectorID: connectorID, Event: e, Pushed: pushed})
 		if err := s.q.Enqueue(ctx, t, opts...); err != nil {
-			// Forget the key so the CRM's retry of this delivery is not
-			// taken for a duplicate.
-			_ = s.rdb.Del(context.WithoutCancel(ctx), seenKey(res.ConnectorID, e.Key)).Err()
-			return res, fmt.Errorf("%w: %v", ErrQueueUnavailable, err)
+			_ = s.rdb.Del(context.WithoutCancel(ctx), seenKey(tenantID, connectorID, e.Key)).Err()
+			return accepted, duplicates, fmt.Errorf("%w: %v", ErrQueueUnavailable, err)
 		}
-		res.Accepted++
+		accepted++
 	}
-	if res.Accepted > 0 {
-		if err := s.db.InTenant(ctx, res.TenantID, func(tx pgx.Tx) error {
-			return countEvents(ctx, tx, res.ConnectorID, res.Accepted, 0)
+	if accepted > 0 && connectorID != uuid.Nil {
+		if err := s.db.InTenant(ctx, tenantID, func(tx pgx.Tx) error {
+			return countEvents(ctx, tx, connectorID, accepted, 0)
 		}); err != nil {
-			s.log.Warn("crm: count events", "connector_id", res.ConnectorID, "error", err)
+			s.log.Warn("crm: count events", "connector_id", connectorID, "error", err)
 		}
 	}
-	return res, nil
+	return accepted, duplicates, nil
+}
+
+// Ingest takes events a tenant's system pushed (the 1C exchange,
+// internal/crm/exchange) into the same pipeline as webhooks: deduplicated
+// by key, queued, then contact sync and the rules. connectorID is the
+// pushing key's connector, uuid.Nil when none. Pushed events are complete
+// by contract: they are not completed from the CRM.
+func (s *Service) Ingest(ctx context.Context, tenantID, connectorID uuid.UUID, events ...Event) error {
+	for _, e := range events {
+		if e.Key == "" || e.Type == "" {
+			return fmt.Errorf("%w: event without a type or key", ErrMalformed)
+		}
+	}
+	if connectorID != uuid.Nil {
+		if err := s.db.InTenant(ctx, tenantID, func(tx pgx.Tx) error {
+			_, err := getConnector(ctx, tx, connectorID)
+			return err
+		}); err != nil {
+			return err
+		}
+	}
+	_, _, err := s.accept(ctx, tenantID, connectorID, events, true)
+	return err
+}
+
+// Intake is Ingest as an EventSink, for the exchange:
+// exchange.SetSink(crmService.Intake()).
+func (s *Service) Intake() EventSink { return intake{s} }
+
+type intake struct{ s *Service }
+
+func (i intake) HandleCRMEvent(ctx context.Context, tenantID, connectorID uuid.UUID, e Event) error {
+	return i.s.Ingest(ctx, tenantID, connectorID, e)
 }
