@@ -18,6 +18,8 @@ import (
 	"github.com/tgdesk/helpdesk/internal/bots"
 	"github.com/tgdesk/helpdesk/internal/broadcast"
 	"github.com/tgdesk/helpdesk/internal/broadcast/audience"
+	"github.com/tgdesk/helpdesk/internal/crm"
+	"github.com/tgdesk/helpdesk/internal/crm/amocrm"
 	"github.com/tgdesk/helpdesk/internal/crm/exchange"
 	"github.com/tgdesk/helpdesk/internal/ops"
 	"github.com/tgdesk/helpdesk/internal/platform/httpx"
@@ -44,6 +46,7 @@ type App struct {
 	Campaigns *broadcast.Service
 	Ops       *ops.Service
 	Exchange  *exchange.Service
+	CRM       *crm.Service
 
 	bg     sync.WaitGroup
 	cancel context.CancelFunc
@@ -128,6 +131,15 @@ func New(d *Deps) (*App, error) {
 	// (the crm service: a.Exchange.SetSink(...)); until one is attached
 	// those pushes answer 503 and 1C sends them again.
 	a.Exchange = exchange.NewService(d.DB, exchange.Options{Clock: d.Clock, Logger: d.Log})
+	// CRM connectors: one factory per kind (bitrix24 and httpjson plug in
+	// the same way); the processor routes crm_ deep links and shared phones.
+	a.CRM = crm.NewService(d.DB, d.Redis, d.Queue, d.Keyring, crm.Options{PublicURL: d.Cfg.PublicURL, Clock: d.Clock, Logger: d.Log})
+	amo := amocrm.Options{BaseURL: d.Cfg.AmoCRMBaseURL}
+	a.CRM.Register(crm.AmoCRM, amocrm.Factory(amo))
+	a.CRM.RegisterOAuth(crm.AmoCRM, amocrm.NewOAuth(amo))
+	a.CRM.Attach(a.Processor)
+	// 1C's pushed clients and CRM events enter the same pipeline as webhooks.
+	a.Exchange.SetSink(a.CRM.Intake())
 
 	a.Ops = ops.NewService(d.DB, d.Redis, asynq.NewInspector(d.AsynqOpt),
 		func(ctx context.Context, tenantID uuid.UUID, botID int64) (ops.WebhookInfo, error) {
@@ -166,6 +178,10 @@ func (a *App) HTTP() *fiber.App {
 		"redis":    func(ctx context.Context) error { return a.Redis.Ping(ctx).Err() },
 	})
 	a.Router.Mount(app)
+	crmH := crm.NewHandler(a.CRM)
+	// CRM webhooks and OAuth redirects carry their own authentication (a
+	// URL secret, a state): registered before the API's authentication.
+	crmH.PublicRoutes(app)
 
 	authH := auth.NewHandler(a.Auth)
 	api := app.Group("/api/v1")
@@ -187,6 +203,7 @@ func (a *App) HTTP() *fiber.App {
 	campaigns := broadcast.NewHandler(a.Campaigns)
 	campaigns.Routes(api)
 	campaigns.PublicRoutes(app)
+	crmH.Routes(api)
 
 	opsGroup := app.Group("/ops", authH.Authenticate(), auth.RequireOperator())
 	tenantH.OpsRoutes(opsGroup)
@@ -214,6 +231,7 @@ func mountConsole(app *fiber.App) {
 		Next: func(c *fiber.Ctx) bool {
 			p := c.Path()
 			return strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/ops/") || strings.HasPrefix(p, "/tg/") || strings.HasPrefix(p, "/r/") ||
+				strings.HasPrefix(p, "/hooks/") ||
 				p == "/healthz" || p == "/readyz"
 		},
 	}))
@@ -238,5 +256,7 @@ func (a *App) Worker() (*queue.Server, *queue.Scheduler) {
 	sched.Register(a.Surveys.Periodic())
 	a.Campaigns.Register(srv)
 	sched.Register(a.Campaigns.Sweeper())
+	a.CRM.RegisterTasks(srv)
+	sched.Register(a.CRM.Sweeper())
 	return srv, sched
 }

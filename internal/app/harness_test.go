@@ -19,6 +19,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tgdesk/helpdesk/internal/app"
+	"github.com/tgdesk/helpdesk/internal/crm/amocrm/amofake"
 	"github.com/tgdesk/helpdesk/internal/platform/clock"
 	"github.com/tgdesk/helpdesk/internal/platform/config"
 	"github.com/tgdesk/helpdesk/internal/platform/crypto"
@@ -40,6 +41,8 @@ type platform struct {
 	Sandbox *tgsandbox.Server
 	Logs    *syncWriter
 	URL     string
+	// AmoCRM is the fake amoCRM every amoCRM connector talks to.
+	AmoCRM *amofake.Fake
 }
 
 func newPlatform(t *testing.T) *platform {
@@ -47,6 +50,9 @@ func newPlatform(t *testing.T) *platform {
 	sb := tgsandbox.New(tgsandbox.Options{AutoCreateBots: true})
 	sbSrv := httptest.NewServer(sb)
 	t.Cleanup(func() { sbSrv.Close(); _ = sb.Close() })
+	amo := amofake.New()
+	amoSrv := httptest.NewServer(amo)
+	t.Cleanup(amoSrv.Close)
 
 	// The platform listens for real, so the sandbox can deliver webhooks.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -73,6 +79,7 @@ func newPlatform(t *testing.T) *platform {
 		ShutdownTimeout:   2 * time.Second,
 		WebhookMaxConns:   40,
 		LoginMaxPerMinute: 1000,
+		AmoCRMBaseURL:     amoSrv.URL,
 	}
 	keyring, err := crypto.NewKeyring("k1", key, nil)
 	if err != nil {
@@ -111,7 +118,7 @@ func newPlatform(t *testing.T) *platform {
 		a.Close()
 		_ = deps.Queue.Close()
 	})
-	return &platform{App: a, HTTP: httpApp, Sandbox: sb, Logs: logs, URL: "http://" + ln.Addr().String()}
+	return &platform{App: a, HTTP: httpApp, Sandbox: sb, Logs: logs, URL: "http://" + ln.Addr().String(), AmoCRM: amo}
 }
 
 // call sends a JSON request and decodes a JSON answer into out (if non-nil).

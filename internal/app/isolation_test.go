@@ -27,6 +27,35 @@ var crossTenantObjects = map[string]objectOf{
 	"/api/v1/exchange/keys/:id":    exchangeKeyOf,
 	"/api/v1/survey-runs/:id":      surveyRunOf,
 	"/api/v1/campaigns/:id":        campaignOf,
+	"/api/v1/connectors/:id":       connectorOf,
+	"/api/v1/contacts/:id":         contactOf,
+}
+
+// connectorOf is a CRM connector of the team's tenant (created once, by
+// name; the sealed columns are never opened for another tenant's request).
+func connectorOf(o *team) string {
+	var id string
+	err := env.Owner.QueryRow(context.Background(), `SELECT id::text FROM connectors WHERE tenant_id = $1 AND name = 'isolation'`,
+		o.TenantID).Scan(&id)
+	if err == nil {
+		return id
+	}
+	if err := env.Owner.QueryRow(context.Background(), `INSERT INTO connectors (id, tenant_id, kind, name, public_id,
+		credentials_sealed, webhook_secret) VALUES ($1, $2, 'amocrm', 'isolation', $3, 'x', 'x') RETURNING id::text`,
+		uuid.NewString(), o.TenantID, uuid.NewString()).Scan(&id); err != nil {
+		panic(err)
+	}
+	return id
+}
+
+// contactOf is a contact of the team's tenant.
+func contactOf(o *team) string {
+	var id string
+	if err := env.Owner.QueryRow(context.Background(), `INSERT INTO contacts (id, tenant_id, first_name)
+		VALUES ($1, $2, 'isolation') RETURNING id::text`, uuid.NewString(), o.TenantID).Scan(&id); err != nil {
+		panic(err)
+	}
+	return id
 }
 
 // surveyRunOf is a run of the team's fixture survey (created once, by ref).

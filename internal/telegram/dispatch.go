@@ -5,6 +5,8 @@ import (
 	"errors"
 	"sort"
 	"strings"
+
+	"github.com/google/uuid"
 )
 
 // Handler handles an update a route matched.
@@ -73,6 +75,35 @@ func (p *Processor) RegisterUpdateHandler(kind string, h Handler) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.routes.kinds[kind] = append(p.routes.kinds[kind], h)
+}
+
+// PhoneHandler is told that a person shared their own phone number in a
+// private chat (already saved on the contact). It runs before routing, on
+// every delivery of the update (at least once): keep it idempotent.
+type PhoneHandler func(ctx context.Context, in *Inbound, phone string) error
+
+// OnPhoneShared adds a PhoneHandler (the CRM links the contact by phone).
+func (p *Processor) OnPhoneShared(h PhoneHandler) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.phones = append(p.phones, h)
+}
+
+func (p *Processor) phoneShared(ctx context.Context, in *Inbound) error {
+	msg := in.Message
+	if !in.Private() || msg == nil || in.Edited || msg.Contact == nil || in.From == nil ||
+		msg.Contact.UserID != in.From.ID || in.ContactID == uuid.Nil {
+		return nil
+	}
+	p.mu.RLock()
+	hs := p.phones
+	p.mu.RUnlock()
+	for _, h := range hs {
+		if err := h(ctx, in, msg.Contact.PhoneNumber); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // SetFallback sets who gets private messages nothing else took (the

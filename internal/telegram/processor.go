@@ -62,6 +62,7 @@ type Processor struct {
 	routes   routes
 	dialogs  map[string]*Dialog
 	fallback Handler
+	phones   []PhoneHandler
 }
 
 // NewProcessor builds the worker side.
@@ -242,6 +243,9 @@ func (p *Processor) handle(ctx context.Context, m mailbox, raw string) error {
 		return err
 	}
 	in := newInbound(p, m, &u, json.RawMessage(raw), rec)
+	if err := p.phoneShared(ctx, in); err != nil {
+		return err
+	}
 	return p.dispatch(ctx, in)
 }
 

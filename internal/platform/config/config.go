@@ -48,6 +48,7 @@ type Config struct {
 	UpdatesSweep      time.Duration
 	OutboxLeaseTTL    time.Duration
 	OutboxCallTimeout time.Duration
+	AmoCRMBaseURL     string
 }
 
 // Spec describes one setting.
@@ -172,6 +173,16 @@ var Specs = []Spec{
 		return nil
 	}},
 	{"HELPDESK_LOGIN_MAX_PER_MINUTE", "10", false, "failed logins allowed per account and per IP per minute", positiveInt(func(c *Config) *int { return &c.LoginMaxPerMinute })},
+	{"HELPDESK_AMOCRM_BASE_URL", "", false, "send every amoCRM API and token call here instead of https://<account> (the in-repo fake for local runs and tests; empty in production)", func(c *Config, v string) error {
+		if v != "" {
+			u, err := url.Parse(v)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return errors.New("must be an absolute http(s) URL")
+			}
+		}
+		c.AmoCRMBaseURL = strings.TrimRight(v, "/")
+		return nil
+	}},
 }
 
 // Error lists every invalid or missing setting at once, so a misconfigured
