@@ -20,7 +20,9 @@ import (
 	"github.com/tgdesk/helpdesk/internal/broadcast/audience"
 	"github.com/tgdesk/helpdesk/internal/crm"
 	"github.com/tgdesk/helpdesk/internal/crm/amocrm"
+	"github.com/tgdesk/helpdesk/internal/crm/bitrix24"
 	"github.com/tgdesk/helpdesk/internal/crm/exchange"
+	"github.com/tgdesk/helpdesk/internal/crm/httpjson"
 	"github.com/tgdesk/helpdesk/internal/ops"
 	"github.com/tgdesk/helpdesk/internal/platform/httpx"
 	"github.com/tgdesk/helpdesk/internal/platform/queue"
@@ -137,6 +139,8 @@ func New(d *Deps) (*App, error) {
 	amo := amocrm.Options{BaseURL: d.Cfg.AmoCRMBaseURL}
 	a.CRM.Register(crm.AmoCRM, amocrm.Factory(amo))
 	a.CRM.RegisterOAuth(crm.AmoCRM, amocrm.NewOAuth(amo))
+	a.CRM.Register(crm.Bitrix24, bitrix24.Factory)
+	a.CRM.Register(crm.HTTPJSON, httpjson.Factory)
 	a.CRM.Attach(a.Processor)
 	// 1C's pushed clients and CRM events enter the same pipeline as webhooks.
 	a.Exchange.SetSink(a.CRM.Intake())
