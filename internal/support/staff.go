@@ -277,6 +277,9 @@ func (s *Service) HandleBind(ctx context.Context, in *telegram.Inbound) error {
 	if in.Message == nil || in.Edited || in.Command != "bind" {
 		return nil
 	}
+	if strings.HasPrefix(strings.TrimSpace(in.Payload), "disp-") {
+		return nil // an executors' chat bind code: internal/dispatch binds it
+	}
 	now := s.clock.Now()
 	var reply string
 	err := s.inTenant(ctx, in.TenantID, func(tx pgx.Tx) error {
