@@ -127,23 +127,53 @@ func displayName(u *telegram.User) string {
 	return strings.TrimSpace(u.FirstName + " " + u.LastName)
 }
 
+// pressTexts are a press's possible answers, rendered before the
+// transaction (rendering may need a pool connection; a transaction waiting
+// for one can starve the pool).
+type pressTexts struct {
+	unavailable, notApproved, skills, phoneSent, phone, username string
+}
+
+// peekJob reads a job outside any lasting transaction.
+func (s *Service) peekJob(ctx context.Context, tenantID, jobID uuid.UUID) (*job, string, error) {
+	var j *job
+	var username string
+	err := s.inTenant(ctx, tenantID, func(tx pgx.Tx) (err error) {
+		if j, err = jobByID(ctx, tx, jobID, false); err != nil || j == nil {
+			return err
+		}
+		username, err = botUsername(ctx, tx, j.BotID)
+		return err
+	})
+	return j, username, err
+}
+
+func (s *Service) renderPress(ctx context.Context, tenantID uuid.UUID, j *job, lang, username string) pressTexts {
+	p := pressTexts{unavailable: s.text(ctx, tenantID, "dispatch.job_unavailable", lang, nil),
+		notApproved: s.text(ctx, tenantID, "dispatch.not_approved", lang, nil), username: username}
+	if j != nil {
+		phone := j.ClientPhone
+		if phone == "" {
+			phone = "—"
+		}
+		p.skills = s.text(ctx, tenantID, "dispatch.skills_missing", lang, map[string]string{"skills": strings.Join(j.Card.Skills, ", ")})
+		p.phoneSent = s.text(ctx, tenantID, "dispatch.phone_sent", lang, nil)
+		p.phone = s.text(ctx, tenantID, "dispatch.phone_private", lang, map[string]string{"title": j.Card.Title,
+			"client_name": dash(j.ClientName), "client_phone": phone})
+	}
+	return p
+}
+
 // refuse answers a press the user may not make.
-func (s *Service) refuse(ctx context.Context, in *telegram.Inbound, tx pgx.Tx, why string, j *job) (func() error, error) {
-	lang := in.From.LanguageCode
+func (s *Service) refuse(ctx context.Context, in *telegram.Inbound, why string, j *job, p pressTexts) func() error {
 	switch why {
 	case "register":
-		name, err := botUsername(ctx, tx, in.BotID)
-		if err != nil {
-			return nil, err
-		}
-		url := startURL(name, payloadPhone+hexID(j.ID))
-		return func() error { return s.answer(ctx, in, "", false, url) }, nil
+		url := startURL(p.username, payloadPhone+hexID(j.ID))
+		return func() error { return s.answer(ctx, in, "", false, url) }
 	case "skills":
-		t := s.text(ctx, in.TenantID, "dispatch.skills_missing", lang, map[string]string{"skills": strings.Join(j.Card.Skills, ", ")})
-		return func() error { return s.answer(ctx, in, t, true, "") }, nil
+		return func() error { return s.answer(ctx, in, p.skills, true, "") }
 	}
-	t := s.text(ctx, in.TenantID, "dispatch.not_approved", lang, nil)
-	return func() error { return s.answer(ctx, in, t, true, "") }, nil
+	return func() error { return s.answer(ctx, in, p.notApproved, true, "") }
 }
 
 // HandlePhone handles "Get client phone": the phone goes to the
@@ -155,18 +185,22 @@ func (s *Service) HandlePhone(ctx context.Context, in *telegram.Inbound) error {
 		return s.answer(ctx, in, "", false, "")
 	}
 	cfg := s.config(ctx, in.TenantID)
+	peek, username, err := s.peekJob(ctx, in.TenantID, jobID)
+	if err != nil {
+		return fmt.Errorf("dispatch: phone: %w", err)
+	}
+	txt := s.renderPress(ctx, in.TenantID, peek, in.Lang, username)
 	now := s.clock.Now()
 	var after func() error
 	var queued []uuid.UUID
-	err := s.inTenant(ctx, in.TenantID, func(tx pgx.Tx) error {
+	err = s.inTenant(ctx, in.TenantID, func(tx pgx.Tx) error {
 		queued = nil
 		j, err := jobByID(ctx, tx, jobID, false)
 		if err != nil {
 			return err
 		}
 		if j == nil || j.Status == "removed" || (j.Status == "taken" && (j.TakenBy == nil || *j.TakenBy != in.From.ID)) {
-			t := s.text(ctx, in.TenantID, "dispatch.job_unavailable", in.From.LanguageCode, nil)
-			after = func() error { return s.answer(ctx, in, t, true, "") }
+			after = func() error { return s.answer(ctx, in, txt.unavailable, true, "") }
 			return nil
 		}
 		e, err := executorOf(ctx, tx, in.From.ID)
@@ -174,29 +208,24 @@ func (s *Service) HandlePhone(ctx context.Context, in *telegram.Inbound) error {
 			return err
 		}
 		if why := refusal(cfg, e, j); why != "" {
-			after, err = s.refuse(ctx, in, tx, why, j)
-			return err
+			after = s.refuse(ctx, in, why, j, txt)
+			return nil
 		}
-		chatID, contactID, lang, reachable, err := privateChat(ctx, tx, j.BotID, in.From.ID)
+		chatID, contactID, _, reachable, err := privateChat(ctx, tx, j.BotID, in.From.ID)
 		if err != nil {
 			return err
 		}
 		if !reachable {
-			name, err := botUsername(ctx, tx, j.BotID)
-			if err != nil {
-				return err
-			}
-			url := startURL(name, payloadPhone+hexID(j.ID))
+			url := startURL(txt.username, payloadPhone+hexID(j.ID))
 			after = func() error { return s.answer(ctx, in, "", false, url) }
 			return nil
 		}
-		id, err := s.reveal(ctx, tx, in.TenantID, j, in.From, chatID, contactID, lang, "dm", "cb:"+in.Callback.ID, now)
+		id, err := s.reveal(ctx, tx, in.TenantID, j, in.From, chatID, contactID, txt.phone, "dm", "cb:"+in.Callback.ID, now)
 		if err != nil {
 			return err
 		}
 		queued = append(queued, id)
-		t := s.text(ctx, in.TenantID, "dispatch.phone_sent", in.From.LanguageCode, nil)
-		after = func() error { return s.answer(ctx, in, t, false, "") }
+		after = func() error { return s.answer(ctx, in, txt.phoneSent, false, "") }
 		return nil
 	})
 	if err != nil {
@@ -209,7 +238,7 @@ func (s *Service) HandlePhone(ctx context.Context, in *telegram.Inbound) error {
 // reveal logs a phone reveal (reveal log, events, audit) and records the
 // private message with the phone, in the caller's transaction.
 func (s *Service) reveal(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, j *job, u *telegram.User, chatID int64, contactID uuid.UUID,
-	lang, via, idem string, now time.Time) (uuid.UUID, error) {
+	text, via, idem string, now time.Time) (uuid.UUID, error) {
 	name := displayName(u)
 	if _, err := tx.Exec(ctx, `INSERT INTO dispatch_reveals (tenant_id, job_id, tg_user_id, name, via, at) VALUES ($1, $2, $3, $4, $5, $6)`,
 		tenantID, j.ID, u.ID, name, via, now); err != nil {
@@ -222,12 +251,6 @@ func (s *Service) reveal(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, j *
 	if err := audit(ctx, tx, tenantID, fmt.Sprintf("tg:%d", u.ID), "dispatch.phone_revealed", j.ID.String(), details, now); err != nil {
 		return uuid.Nil, err
 	}
-	phone := j.ClientPhone
-	if phone == "" {
-		phone = "—"
-	}
-	text := s.text(ctx, tenantID, "dispatch.phone_private", lang, map[string]string{"title": j.Card.Title,
-		"client_name": dash(j.ClientName), "client_phone": phone})
 	return s.sendText(ctx, tx, tenantID, j.BotID, chatID, text, "dispatch:phone:"+idem)
 }
 
@@ -247,6 +270,15 @@ func (s *Service) HandleStart(ctx context.Context, in *telegram.Inbound) error {
 		jobID = id
 	}
 	cfg := s.config(ctx, in.TenantID)
+	var peek *job
+	if jobID != uuid.Nil {
+		var err error
+		if peek, _, err = s.peekJob(ctx, in.TenantID, jobID); err != nil {
+			return fmt.Errorf("dispatch: start: %w", err)
+		}
+	}
+	txt := s.renderPress(ctx, in.TenantID, peek, in.Lang, "")
+	registered, pending := in.T(ctx, "dispatch.registered", nil), in.T(ctx, "dispatch.registered_pending", nil)
 	now := s.clock.Now()
 	var reply string
 	var queued []uuid.UUID
@@ -270,17 +302,16 @@ func (s *Service) HandleStart(ctx context.Context, in *telegram.Inbound) error {
 			if err := addEvent(ctx, tx, in.TenantID, in.ContactID, in.BotID, "dispatch.executor_registered", map[string]any{"status": status}, now); err != nil {
 				return err
 			}
-			key := "dispatch.registered_pending"
+			reply = pending
 			if status == "approved" {
-				key = "dispatch.registered"
+				reply = registered
 			}
-			reply = in.T(ctx, key, nil)
 		}
 		if jobID == uuid.Nil {
 			if reply == "" {
-				reply = in.T(ctx, "dispatch.registered", nil)
+				reply = registered
 				if e.Status != "approved" {
-					reply = in.T(ctx, "dispatch.registered_pending", nil)
+					reply = pending
 				}
 			}
 			return nil
@@ -290,16 +321,16 @@ func (s *Service) HandleStart(ctx context.Context, in *telegram.Inbound) error {
 			return err
 		}
 		if j == nil || j.BotID != in.BotID || j.Status == "removed" || (j.Status == "taken" && (j.TakenBy == nil || *j.TakenBy != in.From.ID)) {
-			reply = in.T(ctx, "dispatch.job_unavailable", nil)
+			reply = txt.unavailable
 			return nil
 		}
 		if why := refusal(cfg, e, j); why != "" {
 			if reply == "" {
-				reply = in.T(ctx, "dispatch.not_approved", nil)
+				reply = txt.notApproved
 			}
 			return nil
 		}
-		id, err := s.reveal(ctx, tx, in.TenantID, j, in.From, in.ChatID, in.ContactID, in.Lang, "link",
+		id, err := s.reveal(ctx, tx, in.TenantID, j, in.From, in.ChatID, in.ContactID, txt.phone, "link",
 			fmt.Sprintf("start:%d:%d", in.BotID, in.UpdateID), now)
 		if err != nil {
 			return err

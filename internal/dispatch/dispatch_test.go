@@ -137,7 +137,7 @@ func TestHundredPressesOneWinner(t *testing.T) {
 	for _, q := range qs {
 		a := r.answer(q)
 		switch {
-		case a.ShowAlert && strings.Contains(a.Text, "уже взял"):
+		case a.ShowAlert && (strings.Contains(a.Text, "уже взял") || strings.Contains(a.Text, "already taken")):
 			alerts++
 		case !a.ShowAlert:
 			wins++
@@ -257,9 +257,12 @@ func TestOnlyRegisteredExecutors(t *testing.T) {
 	if _, err := r.sb.SendCommand(stranger.ID, r.bot.ID, "start", "dph_"+strings.ReplaceAll(r.job("710").ID.String(), "-", "")); err != nil {
 		t.Fatal(err)
 	}
-	r.waitPrivate(stranger.ID, "менеджер её подтвердит")
+	eventually(t, "the pending registration notice", func() bool {
+		got := r.privateGot(stranger.ID)
+		return contains(got, "менеджер её подтвердит") || contains(got, "a manager will approve it")
+	})
 	q, _ = r.sb.PressButton(stranger.ID, r.group.ID, card.MessageID, buttons(card)[labelTake])
-	if a := r.answer(q); !a.ShowAlert || !strings.Contains(a.Text, "не подтверждена") {
+	if a := r.answer(q); !a.ShowAlert || !(strings.Contains(a.Text, "не подтверждена") || strings.Contains(a.Text, "not approved")) {
 		t.Fatalf("pending executor's answer = %+v", a)
 	}
 	if j := r.job("710"); j.Status != "open" {

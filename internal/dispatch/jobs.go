@@ -98,6 +98,9 @@ func (s *Service) PostJob(ctx context.Context, tenantID, connectorID uuid.UUID, 
 	cfg := s.config(ctx, tenantID).merge(over)
 	card, clientName, clientPhone := cardOf(deal, cfg.Fields)
 	opts := jobOptions{StageID: deal.StageID, TakenStageID: cfg.TakenStageID, ResponsibleField: cfg.ResponsibleField}
+	// Texts are rendered before the transaction: rendering may need a pool
+	// connection, and a transaction waiting for one can starve the pool.
+	tx0 := s.renderJob(ctx, tenantID, card)
 	now := s.clock.Now()
 	var queued []uuid.UUID
 	err = s.inTenant(ctx, tenantID, func(tx pgx.Tx) error {
@@ -120,7 +123,7 @@ func (s *Service) PostJob(ctx context.Context, tenantID, connectorID uuid.UUID, 
 		}
 		if tag.RowsAffected() == 1 {
 			j := &job{ID: id, BotID: botID, ChatID: chatID, Card: card, Generation: 1, Status: "open"}
-			mid, err := s.postCard(ctx, tx, tenantID, j)
+			mid, err := s.postCard(ctx, tx, tenantID, j, tx0)
 			queued = append(queued, mid)
 			return err
 		}
@@ -132,7 +135,7 @@ func (s *Service) PostJob(ctx context.Context, tenantID, connectorID uuid.UUID, 
 		case "open":
 			return nil // posted before: a repeated or quick second move
 		case "taken":
-			queued, err = s.reopen(ctx, tx, tenantID, j, now)
+			queued, err = s.reopen(ctx, tx, tenantID, j, tx0, now)
 			return err
 		}
 		// Removed earlier: post a fresh card (the deal came back).
@@ -145,7 +148,7 @@ func (s *Service) PostJob(ctx context.Context, tenantID, connectorID uuid.UUID, 
 			return fmt.Errorf("store: repost job: %w", err)
 		}
 		j.BotID, j.ChatID, j.Card, j.Status = botID, chatID, card, "open"
-		mid, err := s.postCard(ctx, tx, tenantID, j)
+		mid, err := s.postCard(ctx, tx, tenantID, j, tx0)
 		queued = append(queued, mid)
 		return err
 	})
@@ -211,17 +214,28 @@ func dash(s string) string {
 	return s
 }
 
-func (s *Service) cardMarkup(ctx context.Context, tenantID uuid.UUID, jobID uuid.UUID) map[string]any {
-	hex := strings.ReplaceAll(jobID.String(), "-", "")
+// rendered are a job's texts, rendered before a transaction.
+type rendered struct {
+	card, phoneButton, takeButton, cancelled string
+}
+
+func (s *Service) renderJob(ctx context.Context, tenantID uuid.UUID, c Card) rendered {
+	return rendered{card: s.cardText(ctx, tenantID, c, ""),
+		phoneButton: s.text(ctx, tenantID, "dispatch.button_phone", "", nil),
+		takeButton:  s.text(ctx, tenantID, "dispatch.button_take", "", nil),
+		cancelled:   s.text(ctx, tenantID, "dispatch.cancelled", "", map[string]string{"title": c.Title})}
+}
+
+func (r rendered) markup(jobID uuid.UUID) map[string]any {
+	hex := hexID(jobID)
 	return map[string]any{"inline_keyboard": [][]map[string]string{
-		{{"text": s.text(ctx, tenantID, "dispatch.button_phone", "", nil), "callback_data": cbPhone + hex}},
-		{{"text": s.text(ctx, tenantID, "dispatch.button_take", "", nil), "callback_data": cbTake + hex}},
+		{{"text": r.phoneButton, "callback_data": cbPhone + hex}},
+		{{"text": r.takeButton, "callback_data": cbTake + hex}},
 	}}
 }
 
-func (s *Service) postCard(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, j *job) (uuid.UUID, error) {
-	raw, _ := json.Marshal(map[string]any{"text": s.cardText(ctx, tenantID, j.Card, ""),
-		"reply_markup": s.cardMarkup(ctx, tenantID, j.ID)})
+func (s *Service) postCard(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, j *job, r rendered) (uuid.UUID, error) {
+	raw, _ := json.Marshal(map[string]any{"text": r.card, "reply_markup": r.markup(j.ID)})
 	return s.ob.EnqueueTx(ctx, tx, outbox.Message{TenantID: tenantID, BotID: j.BotID, ChatID: j.ChatID, Method: "sendMessage",
 		Params: raw, Priority: outbox.Live, Kind: kindCard, Ref: fmt.Sprintf("%s:%d", j.ID, j.Generation),
 		IdempotencyKey: fmt.Sprintf("dispatch:card:%s:%d", j.ID, j.Generation)})
@@ -247,7 +261,7 @@ func (s *Service) cardSent(ctx context.Context, r outbox.Result) error {
 // reopen puts a taken job back on the market: the card shows its buttons
 // again and the executor is told. A write-back of the old take that has
 // not run yet sees the new generation and does nothing.
-func (s *Service) reopen(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, j *job, now time.Time) ([]uuid.UUID, error) {
+func (s *Service) reopen(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, j *job, r rendered, now time.Time) ([]uuid.UUID, error) {
 	err := tx.QueryRow(ctx, `UPDATE dispatch_jobs SET status = 'open', generation = generation + 1, taken_by_tg_user_id = NULL,
 		taken_by_name = '', taken_by_username = '', taken_at = NULL, writeback = 'none', updated_at = $2
 		WHERE id = $1 AND status = 'taken' RETURNING generation`, j.ID, now).Scan(&j.Generation)
@@ -259,8 +273,7 @@ func (s *Service) reopen(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, j *
 	}
 	var queued []uuid.UUID
 	if j.MessageID != nil {
-		raw, _ := json.Marshal(map[string]any{"message_id": *j.MessageID, "text": s.cardText(ctx, tenantID, j.Card, ""),
-			"reply_markup": s.cardMarkup(ctx, tenantID, j.ID)})
+		raw, _ := json.Marshal(map[string]any{"message_id": *j.MessageID, "text": r.card, "reply_markup": r.markup(j.ID)})
 		id, err := s.ob.EnqueueTx(ctx, tx, outbox.Message{TenantID: tenantID, BotID: j.BotID, ChatID: j.ChatID,
 			Method: "editMessageText", Params: raw, Priority: outbox.Live, Kind: kindNotice, Ref: j.ID.String(),
 			IdempotencyKey: fmt.Sprintf("dispatch:reopen:%s:%d", j.ID, j.Generation)})
@@ -269,15 +282,14 @@ func (s *Service) reopen(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, j *
 		}
 		queued = append(queued, id)
 	} else {
-		id, err := s.postCard(ctx, tx, tenantID, j)
+		id, err := s.postCard(ctx, tx, tenantID, j, r)
 		if err != nil {
 			return nil, err
 		}
 		queued = append(queued, id)
 	}
 	if j.TakenBy != nil {
-		ids, err := s.tellUser(ctx, tx, tenantID, j.BotID, *j.TakenBy, "dispatch.cancelled", map[string]string{"title": j.Card.Title},
-			fmt.Sprintf("dispatch:withdrawn:%s:%d", j.ID, j.Generation))
+		ids, err := s.tellUser(ctx, tx, tenantID, j.BotID, *j.TakenBy, r.cancelled, fmt.Sprintf("dispatch:withdrawn:%s:%d", j.ID, j.Generation))
 		if err != nil {
 			return nil, err
 		}
@@ -296,8 +308,17 @@ func (s *Service) HandleDealEvent(ctx context.Context, tenantID, connectorID uui
 	}
 	cfg := s.config(ctx, tenantID)
 	now := s.clock.Now()
+	var peek *job
+	err := s.inTenant(ctx, tenantID, func(tx pgx.Tx) (err error) {
+		peek, err = scanJob(tx.QueryRow(ctx, `SELECT `+jobCols+` FROM dispatch_jobs WHERE connector_id = $1 AND deal_id = $2`, connectorID, e.DealID))
+		return err
+	})
+	if err != nil || peek == nil || peek.Status == "removed" {
+		return err
+	}
+	r := s.renderJob(ctx, tenantID, peek.Card)
 	var queued []uuid.UUID
-	err := s.inTenant(ctx, tenantID, func(tx pgx.Tx) error {
+	err = s.inTenant(ctx, tenantID, func(tx pgx.Tx) error {
 		queued = nil
 		j, err := jobByDeal(ctx, tx, connectorID, e.DealID)
 		if err != nil || j == nil || j.Status == "removed" {
@@ -305,9 +326,9 @@ func (s *Service) HandleDealEvent(ctx context.Context, tenantID, connectorID uui
 		}
 		switch {
 		case e.Type == crm.DealDeleted || slices.Contains(cfg.CancelStages, e.StageID):
-			queued, err = s.remove(ctx, tx, tenantID, j, now)
+			queued, err = s.remove(ctx, tx, tenantID, j, r, now)
 		case e.StageID == j.Options.StageID && j.Status == "taken":
-			queued, err = s.reopen(ctx, tx, tenantID, j, now)
+			queued, err = s.reopen(ctx, tx, tenantID, j, r, now)
 		}
 		return err
 	})
@@ -319,7 +340,7 @@ func (s *Service) HandleDealEvent(ctx context.Context, tenantID, connectorID uui
 }
 
 // remove takes a cancelled deal's card off the chat.
-func (s *Service) remove(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, j *job, now time.Time) ([]uuid.UUID, error) {
+func (s *Service) remove(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, j *job, r rendered, now time.Time) ([]uuid.UUID, error) {
 	tag, err := tx.Exec(ctx, `UPDATE dispatch_jobs SET status = 'removed', updated_at = $2 WHERE id = $1 AND status <> 'removed'`, j.ID, now)
 	if err != nil || tag.RowsAffected() == 0 {
 		return nil, err
@@ -336,8 +357,7 @@ func (s *Service) remove(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, j *
 		queued = append(queued, id)
 	}
 	if j.Status == "taken" && j.TakenBy != nil {
-		ids, err := s.tellUser(ctx, tx, tenantID, j.BotID, *j.TakenBy, "dispatch.cancelled", map[string]string{"title": j.Card.Title},
-			fmt.Sprintf("dispatch:cancelled:%s:%d", j.ID, j.Generation))
+		ids, err := s.tellUser(ctx, tx, tenantID, j.BotID, *j.TakenBy, r.cancelled, fmt.Sprintf("dispatch:cancelled:%s:%d", j.ID, j.Generation))
 		if err != nil {
 			return nil, err
 		}
@@ -361,13 +381,14 @@ func privateChat(ctx context.Context, tx pgx.Tx, botID, tgUserID int64) (chatID 
 	return chatID, contactID, lang, reachable, nil
 }
 
-// tellUser sends a text to a Telegram user's private chat if they have one.
-func (s *Service) tellUser(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, botID, tgUserID int64, key string, vars map[string]string, idem string) ([]uuid.UUID, error) {
-	chatID, _, lang, ok, err := privateChat(ctx, tx, botID, tgUserID)
+// tellUser sends a text (rendered in the tenant's language before the
+// transaction) to a Telegram user's private chat if they have one.
+func (s *Service) tellUser(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, botID, tgUserID int64, text, idem string) ([]uuid.UUID, error) {
+	chatID, _, _, ok, err := privateChat(ctx, tx, botID, tgUserID)
 	if err != nil || !ok {
 		return nil, err
 	}
-	id, err := s.sendText(ctx, tx, tenantID, botID, chatID, s.text(ctx, tenantID, key, lang, vars), idem)
+	id, err := s.sendText(ctx, tx, tenantID, botID, chatID, text, idem)
 	if err != nil {
 		return nil, err
 	}

@@ -24,6 +24,7 @@ type Taker struct {
 	TgUserID int64
 	Name     string
 	Username string
+	Lang     string // the executor's language for their notice
 	// MessageID is the card the button was on (the card's id may not be
 	// known yet when the press comes right after the post).
 	MessageID int64
@@ -50,37 +51,32 @@ func (s *Service) HandleTake(ctx context.Context, in *telegram.Inbound) error {
 		return s.answer(ctx, in, "", false, "")
 	}
 	cfg := s.config(ctx, in.TenantID)
-	var after func() error
-	err := s.inTenant(ctx, in.TenantID, func(tx pgx.Tx) error {
-		j, err := jobByID(ctx, tx, jobID, false)
-		if err != nil || j == nil {
-			return err
-		}
-		e, err := executorOf(ctx, tx, in.From.ID)
-		if err != nil {
-			return err
-		}
-		if why := refusal(cfg, e, j); why != "" && j.Status == "open" {
-			after, err = s.refuse(ctx, in, tx, why, j)
-			return err
-		}
-		return nil
-	})
+	peek, username, err := s.peekJob(ctx, in.TenantID, jobID)
 	if err != nil {
 		return fmt.Errorf("dispatch: take: %w", err)
 	}
-	if after != nil {
-		return after()
+	if peek != nil && peek.Status == "open" {
+		var e *executorRow
+		err := s.inTenant(ctx, in.TenantID, func(tx pgx.Tx) (err error) {
+			e, err = executorOf(ctx, tx, in.From.ID)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("dispatch: take: %w", err)
+		}
+		if why := refusal(cfg, e, peek); why != "" {
+			return s.refuse(ctx, in, why, peek, s.renderPress(ctx, in.TenantID, peek, in.Lang, username))()
+		}
 	}
 	var msgID int64
 	if in.Callback.Message != nil {
 		msgID = in.Callback.Message.MessageID
 	}
-	res, err := s.Take(ctx, in.TenantID, jobID, Taker{TgUserID: in.From.ID, Name: displayName(in.From), Username: in.From.Username, MessageID: msgID})
+	res, err := s.Take(ctx, in.TenantID, jobID, Taker{TgUserID: in.From.ID, Name: displayName(in.From), Username: in.From.Username, Lang: in.Lang, MessageID: msgID})
 	if err != nil {
 		return err
 	}
-	lang := in.From.LanguageCode
+	lang := in.Lang
 	if res.Won {
 		return s.answer(ctx, in, s.text(ctx, in.TenantID, "dispatch.taken_you", lang, map[string]string{"title": res.Title}), false, "")
 	}
@@ -95,11 +91,34 @@ func (s *Service) HandleTake(ctx context.Context, in *telegram.Inbound) error {
 // the card, tells the chat, the executor and the manager, and queues the
 // CRM write-back. Eligibility is checked by the caller.
 func (s *Service) Take(ctx context.Context, tenantID, jobID uuid.UUID, t Taker) (TakeResult, error) {
+	// A look first, outside the deciding transaction: presses on a job that
+	// is no longer open are answered without queueing behind the winner's
+	// row lock, and the winner's texts are rendered before any transaction
+	// (rendering may need a pool connection; a transaction waiting for one
+	// while others wait on its row lock would starve the pool).
+	var peek *job
+	err := s.inTenant(ctx, tenantID, func(tx pgx.Tx) (err error) {
+		peek, err = jobByID(ctx, tx, jobID, false)
+		return err
+	})
+	if err != nil {
+		return TakeResult{}, fmt.Errorf("dispatch: take: %w", err)
+	}
+	if peek == nil {
+		return TakeResult{}, nil
+	}
+	if peek.Status != "open" {
+		if peek.Status == "taken" {
+			return TakeResult{Title: peek.Card.Title}, nil
+		}
+		return TakeResult{}, nil
+	}
+	txt := s.renderTake(ctx, tenantID, peek, t)
 	now := s.clock.Now()
 	var res TakeResult
 	var queued []uuid.UUID
 	var gen int
-	err := s.inTenant(ctx, tenantID, func(tx pgx.Tx) error {
+	err = s.inTenant(ctx, tenantID, func(tx pgx.Tx) error {
 		res, queued = TakeResult{}, nil
 		var msg *int64
 		if t.MessageID != 0 {
@@ -119,7 +138,7 @@ func (s *Service) Take(ctx context.Context, tenantID, jobID uuid.UUID, t Taker) 
 			return nil
 		}
 		res.Won, res.Title, gen = true, j.Card.Title, j.Generation
-		queued, err = s.announceTake(ctx, tx, tenantID, j, t, now)
+		queued, err = s.announceTake(ctx, tx, tenantID, j, t, txt, now)
 		return err
 	})
 	if err != nil {
@@ -136,7 +155,22 @@ func (s *Service) Take(ctx context.Context, tenantID, jobID uuid.UUID, t Taker) 
 	return res, nil
 }
 
-func (s *Service) announceTake(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, j *job, t Taker, now time.Time) ([]uuid.UUID, error) {
+// takeTexts are a winner's notices, rendered before the transaction.
+type takeTexts struct {
+	card, chat, you, manager string
+	managerChatID            int64
+}
+
+func (s *Service) renderTake(ctx context.Context, tenantID uuid.UUID, j *job, t Taker) takeTexts {
+	vars := map[string]string{"title": j.Card.Title, "executor": t.label(), "deal_id": j.DealID}
+	return takeTexts{card: s.cardText(ctx, tenantID, j.Card, t.label()),
+		chat:          s.text(ctx, tenantID, "dispatch.taken_chat", "", vars),
+		you:           s.text(ctx, tenantID, "dispatch.taken_you", t.Lang, vars),
+		manager:       s.text(ctx, tenantID, "dispatch.taken_manager", "", vars),
+		managerChatID: s.config(ctx, tenantID).ManagerChatID}
+}
+
+func (s *Service) announceTake(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, j *job, t Taker, txt takeTexts, now time.Time) ([]uuid.UUID, error) {
 	var queued []uuid.UUID
 	details := map[string]any{"job_id": j.ID, "deal_id": j.DealID, "tg_user_id": t.TgUserID, "name": t.Name, "username": t.Username}
 	if err := addEvent(ctx, tx, tenantID, uuid.Nil, j.BotID, "dispatch.taken", details, now); err != nil {
@@ -147,7 +181,7 @@ func (s *Service) announceTake(ctx context.Context, tx pgx.Tx, tenantID uuid.UUI
 	}
 	key := fmt.Sprintf("%s:%d", j.ID, j.Generation)
 	if j.MessageID != nil {
-		raw, _ := json.Marshal(map[string]any{"message_id": *j.MessageID, "text": s.cardText(ctx, tenantID, j.Card, t.label()),
+		raw, _ := json.Marshal(map[string]any{"message_id": *j.MessageID, "text": txt.card,
 			"reply_markup": map[string]any{"inline_keyboard": [][]any{}}})
 		id, err := s.ob.EnqueueTx(ctx, tx, outbox.Message{TenantID: tenantID, BotID: j.BotID, ChatID: j.ChatID,
 			Method: "editMessageText", Params: raw, Priority: outbox.Live, Kind: kindNotice, Ref: j.ID.String(),
@@ -157,18 +191,17 @@ func (s *Service) announceTake(ctx context.Context, tx pgx.Tx, tenantID uuid.UUI
 		}
 		queued = append(queued, id)
 	}
-	vars := map[string]string{"title": j.Card.Title, "executor": t.label(), "deal_id": j.DealID}
-	id, err := s.sendText(ctx, tx, tenantID, j.BotID, j.ChatID, s.text(ctx, tenantID, "dispatch.taken_chat", "", vars), "dispatch:taken-chat:"+key)
+	id, err := s.sendText(ctx, tx, tenantID, j.BotID, j.ChatID, txt.chat, "dispatch:taken-chat:"+key)
 	if err != nil {
 		return nil, err
 	}
 	queued = append(queued, id)
-	mine, err := s.tellUser(ctx, tx, tenantID, j.BotID, t.TgUserID, "dispatch.taken_you", vars, "dispatch:taken-you:"+key)
+	mine, err := s.tellUser(ctx, tx, tenantID, j.BotID, t.TgUserID, txt.you, "dispatch:taken-you:"+key)
 	if err != nil {
 		return nil, err
 	}
 	queued = append(queued, mine...)
-	mgr, err := s.notifyManager(ctx, tx, tenantID, j, vars, "dispatch:taken-manager:"+key)
+	mgr, err := s.notifyManager(ctx, tx, tenantID, j, txt, "dispatch:taken-manager:"+key)
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +211,7 @@ func (s *Service) announceTake(ctx context.Context, tx pgx.Tx, tenantID uuid.UUI
 // notifyManager tells the deal's manager (the Telegram user linked to the
 // deal's responsible CRM user) or, without a link, the manager chat from
 // the settings or the first staff support group.
-func (s *Service) notifyManager(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, j *job, vars map[string]string, idem string) ([]uuid.UUID, error) {
+func (s *Service) notifyManager(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, j *job, txt takeTexts, idem string) ([]uuid.UUID, error) {
 	if j.ManagerCRMID != "" {
 		var tgUser int64
 		err := tx.QueryRow(ctx, `SELECT tg_user_id FROM crm_user_links WHERE crm_user_id = $1`, j.ManagerCRMID).Scan(&tgUser)
@@ -186,17 +219,17 @@ func (s *Service) notifyManager(ctx context.Context, tx pgx.Tx, tenantID uuid.UU
 			return nil, fmt.Errorf("store: manager link: %w", err)
 		}
 		if err == nil {
-			chatID, _, lang, ok, err := privateChat(ctx, tx, j.BotID, tgUser)
+			chatID, _, _, ok, err := privateChat(ctx, tx, j.BotID, tgUser)
 			if err != nil {
 				return nil, err
 			}
 			if ok {
-				id, err := s.sendText(ctx, tx, tenantID, j.BotID, chatID, s.text(ctx, tenantID, "dispatch.taken_manager", lang, vars), idem)
+				id, err := s.sendText(ctx, tx, tenantID, j.BotID, chatID, txt.manager, idem)
 				return []uuid.UUID{id}, err
 			}
 		}
 	}
-	chatID := s.config(ctx, tenantID).ManagerChatID
+	chatID := txt.managerChatID
 	botID := j.BotID
 	if chatID == 0 {
 		err := tx.QueryRow(ctx, `SELECT bot_id, chat_id FROM chat_bindings WHERE purpose = 'staff_support' ORDER BY created_at LIMIT 1`).Scan(&botID, &chatID)
@@ -207,7 +240,7 @@ func (s *Service) notifyManager(ctx context.Context, tx pgx.Tx, tenantID uuid.UU
 			return nil, fmt.Errorf("store: staff chat: %w", err)
 		}
 	}
-	id, err := s.sendText(ctx, tx, tenantID, botID, chatID, s.text(ctx, tenantID, "dispatch.taken_manager", "", vars), idem)
+	id, err := s.sendText(ctx, tx, tenantID, botID, chatID, txt.manager, idem)
 	return []uuid.UUID{id}, err
 }
 
