@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/tgdesk/helpdesk/frontend"
 	"github.com/tgdesk/helpdesk/internal/auth"
+	"github.com/tgdesk/helpdesk/internal/automation"
 	"github.com/tgdesk/helpdesk/internal/bots"
 	"github.com/tgdesk/helpdesk/internal/broadcast"
 	"github.com/tgdesk/helpdesk/internal/broadcast/audience"
@@ -23,6 +25,7 @@ import (
 	"github.com/tgdesk/helpdesk/internal/crm/bitrix24"
 	"github.com/tgdesk/helpdesk/internal/crm/exchange"
 	"github.com/tgdesk/helpdesk/internal/crm/httpjson"
+	"github.com/tgdesk/helpdesk/internal/dispatch"
 	"github.com/tgdesk/helpdesk/internal/ops"
 	"github.com/tgdesk/helpdesk/internal/platform/httpx"
 	"github.com/tgdesk/helpdesk/internal/platform/queue"
@@ -46,6 +49,8 @@ type App struct {
 	Surveys   *survey.Service
 	Audience  *audience.Service
 	Campaigns *broadcast.Service
+	Dispatch  *dispatch.Service
+	Rules     *automation.Service
 	Ops       *ops.Service
 	Exchange  *exchange.Service
 	CRM       *crm.Service
@@ -145,6 +150,16 @@ func New(d *Deps) (*App, error) {
 	// 1C's pushed clients and CRM events enter the same pipeline as webhooks.
 	a.Exchange.SetSink(a.CRM.Intake())
 
+	// Dispatch and automation write back to the CRM through the crm
+	// service's durable calls; until it is wired here they refuse visibly.
+	var crmw dispatch.CRMWriter = noCRM{}
+	a.Dispatch = dispatch.NewService(d.DB, a.Outbox, d.Queue, crmw, a.Tenants, dispatch.Options{Clock: d.Clock, Logger: d.Log})
+	a.Dispatch.Attach(a.Processor)
+	a.Rules = automation.NewService(automation.Deps{DB: d.DB, Queue: d.Queue, Outbox: a.Outbox, CRM: crmw,
+		Dispatch: a.Dispatch, Surveys: a.Surveys, Settings: a.Tenants}, automation.Options{Clock: d.Clock, Logger: d.Log})
+	// Survey answers are bot events for the rules.
+	a.Surveys.OnAnswer("", a.Rules.OnSurveyAnswer)
+
 	a.Ops = ops.NewService(d.DB, d.Redis, asynq.NewInspector(d.AsynqOpt),
 		func(ctx context.Context, tenantID uuid.UUID, botID int64) (ops.WebhookInfo, error) {
 			w, err := a.Bots.WebhookHealth(ctx, tenantID, botID)
@@ -202,6 +217,8 @@ func (a *App) HTTP() *fiber.App {
 	bots.NewHandler(a.Bots).Routes(api)
 	support.NewHandler(a.Support).Routes(api)
 	survey.NewHandler(a.Surveys).Routes(api)
+	dispatch.NewHandler(a.Dispatch).Routes(api)
+	automation.NewHandler(a.Rules).Routes(api)
 	audience.NewHandler(a.Audience).Routes(api)
 	exchangeH.Routes(api)
 	campaigns := broadcast.NewHandler(a.Campaigns)
@@ -262,5 +279,22 @@ func (a *App) Worker() (*queue.Server, *queue.Scheduler) {
 	sched.Register(a.Campaigns.Sweeper())
 	a.CRM.RegisterTasks(srv)
 	sched.Register(a.CRM.Sweeper())
+	a.Dispatch.Register(srv)
+	sched.Register(a.Dispatch.Sweeper())
+	a.Rules.Register(srv)
+	sched.Register(a.Rules.Ticker())
 	return srv, sched
+}
+
+// noCRM stands in for the crm service's CRMWriter until it is wired: every
+// call fails with crm.ErrInvalid, so actions and write-backs fail visibly
+// instead of retrying forever.
+type noCRM struct{}
+
+var errNoCRM = fmt.Errorf("no CRM connector service is wired: %w", crm.ErrInvalid)
+
+func (noCRM) UpdateDeal(context.Context, uuid.UUID, uuid.UUID, crm.DealUpdate) error { return errNoCRM }
+func (noCRM) AddNote(context.Context, uuid.UUID, uuid.UUID, crm.Note) error          { return errNoCRM }
+func (noCRM) GetDeal(context.Context, uuid.UUID, uuid.UUID, string) (crm.Deal, error) {
+	return crm.Deal{}, errNoCRM
 }

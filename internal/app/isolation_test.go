@@ -15,20 +15,55 @@ import (
 type objectOf func(other *team) string
 
 var crossTenantObjects = map[string]objectOf{
-	"/api/v1/auth/sessions/:id":    func(o *team) string { return o.Owner.SessionID },
-	"/api/v1/members/:id":          func(o *team) string { return o.Agent.UserID },
-	"/api/v1/invites/:id":          func(o *team) string { return o.PendingInviteID },
-	"/api/v1/bots/:id":             func(o *team) string { return o.BotID },
-	"/api/v1/support/tickets/:id":  func(o *team) string { return o.TicketID },
-	"/api/v1/support/canned/:id":   cannedOf,
-	"/api/v1/support/messages/:id": messageOf,
-	"/api/v1/surveys/:id":          surveyOf,
-	"/api/v1/segments/:id":         segmentOf,
-	"/api/v1/exchange/keys/:id":    exchangeKeyOf,
-	"/api/v1/survey-runs/:id":      surveyRunOf,
-	"/api/v1/campaigns/:id":        campaignOf,
-	"/api/v1/connectors/:id":       connectorOf,
-	"/api/v1/contacts/:id":         contactOf,
+	"/api/v1/auth/sessions/:id":      func(o *team) string { return o.Owner.SessionID },
+	"/api/v1/members/:id":            func(o *team) string { return o.Agent.UserID },
+	"/api/v1/invites/:id":            func(o *team) string { return o.PendingInviteID },
+	"/api/v1/bots/:id":               func(o *team) string { return o.BotID },
+	"/api/v1/support/tickets/:id":    func(o *team) string { return o.TicketID },
+	"/api/v1/support/canned/:id":     cannedOf,
+	"/api/v1/support/messages/:id":   messageOf,
+	"/api/v1/surveys/:id":            surveyOf,
+	"/api/v1/segments/:id":           segmentOf,
+	"/api/v1/exchange/keys/:id":      exchangeKeyOf,
+	"/api/v1/survey-runs/:id":        surveyRunOf,
+	"/api/v1/campaigns/:id":          campaignOf,
+	"/api/v1/connectors/:id":         connectorOf,
+	"/api/v1/contacts/:id":           contactOf,
+	"/api/v1/rules/:id":              ruleOf,
+	"/api/v1/sequences/:id":          sequenceOf,
+	"/api/v1/dispatch/executors/:id": executorOf,
+}
+
+// ruleOf is an automation rule of the team's tenant.
+func ruleOf(o *team) string {
+	var id string
+	if err := env.Owner.QueryRow(context.Background(), `INSERT INTO automation_rules (id, tenant_id, name, trigger_type, trigger,
+		actions, created_at, updated_at) VALUES ($1, $2, 'isolation', 'deal.deleted', '{"type": "deal.deleted"}',
+		'[{"type": "tag.add", "params": {"tag": "x"}}]', now(), now()) RETURNING id::text`, uuid.NewString(), o.TenantID).Scan(&id); err != nil {
+		panic(err)
+	}
+	return id
+}
+
+// sequenceOf is a message sequence of the team's tenant.
+func sequenceOf(o *team) string {
+	var id string
+	if err := env.Owner.QueryRow(context.Background(), `INSERT INTO sequences (id, tenant_id, name, steps, created_at, updated_at)
+		VALUES ($1, $2, 'isolation', '[{"text": "x"}]', now(), now()) RETURNING id::text`, uuid.NewString(), o.TenantID).Scan(&id); err != nil {
+		panic(err)
+	}
+	return id
+}
+
+// executorOf is a dispatch executor of the team's tenant (one per tenant).
+func executorOf(o *team) string {
+	var id string
+	if err := env.Owner.QueryRow(context.Background(), `INSERT INTO dispatch_executors (id, tenant_id, tg_user_id, name, created_at, updated_at)
+		VALUES ($1, $2, 424242, 'isolation', now(), now()) ON CONFLICT (tenant_id, tg_user_id) DO UPDATE SET name = EXCLUDED.name
+		RETURNING id::text`, uuid.NewString(), o.TenantID).Scan(&id); err != nil {
+		panic(err)
+	}
+	return id
 }
 
 // connectorOf is a CRM connector of the team's tenant (created once, by
