@@ -290,7 +290,7 @@ func (s *Service) execute(ctx context.Context, tenantID, runID uuid.UUID, idx in
 	case ActionMessageSend:
 		var p textParams
 		_ = json.Unmarshal(orEmpty(a.Params), &p)
-		return s.sendToContact(ctx, tenantID, c, p.Text, fmt.Sprintf("auto:%s:%d", runID, idx))
+		return s.sendToContact(ctx, tenantID, c, strings.ReplaceAll(p.Text, "{deal_id}", dealID), fmt.Sprintf("auto:%s:%d", runID, idx))
 	case ActionSurveySend:
 		var p surveyParams
 		_ = json.Unmarshal(orEmpty(a.Params), &p)
