@@ -28,7 +28,7 @@ func BenchmarkCRMEventToTelegram(b *testing.B) {
 	tenants := envInt("LOADTEST_AUTO_TENANTS", 50)
 	events := envInt("LOADTEST_AUTO_EVENTS", 1000)
 	people := envInt("LOADTEST_AUTO_PEOPLE", 4)
-	rate := envInt("LOADTEST_AUTO_RATE", 200)
+	rate := envInt("LOADTEST_AUTO_RATE", 50)
 	scale := float64(envInt("LOADTEST_AUTO_SCALE", 1000))
 	st := newStores(b)
 	p := startPlatform(b, st, platformOptions{Worker: true, OutboxScale: scale})
