@@ -106,11 +106,27 @@ type rig struct {
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
+// crmWriter is what the rig's services call the CRM through.
+type crmWriter interface {
+	UpdateDeal(ctx context.Context, tenantID, connectorID uuid.UUID, u crm.DealUpdate) error
+	AddNote(ctx context.Context, tenantID, connectorID uuid.UUID, n crm.Note) error
+	GetDeal(ctx context.Context, tenantID, connectorID uuid.UUID, id string) (crm.Deal, error)
+}
+
 func newRig(t *testing.T, dispatchSettings string) *rig {
+	return newRigWith(t, dispatchSettings, nil)
+}
+
+// newRigWith runs the services against w (nil: the in-memory fake).
+func newRigWith(t *testing.T, dispatchSettings string, w crmWriter) *rig {
 	t.Helper()
 	log := discard()
 	r := &rig{t: t, tenant: ids.New(), connector: ids.New(), crm: &fakeCRM{deals: map[string]crm.Deal{}},
 		clock: clock.NewFake(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))}
+	var writer crmWriter = r.crm
+	if w != nil {
+		writer = w
+	}
 	settings := `{}`
 	if dispatchSettings != "" {
 		settings = `{"feature_settings": {"dispatch": ` + dispatchSettings + `}}`
@@ -141,9 +157,9 @@ func newRig(t *testing.T, dispatchSettings string) *rig {
 	proc := telegram.NewProcessor(env.DB, env.Redis.Client, qc, ob, tenants, telegram.ProcessorOptions{LockTTL: 3 * time.Second, Logger: log})
 	surveys := survey.NewService(env.DB, ob, tenants, survey.Options{Logger: log})
 	surveys.Attach(proc)
-	r.disp = dispatch.NewService(env.DB, ob, qc, r.crm, tenants, dispatch.Options{Logger: log})
+	r.disp = dispatch.NewService(env.DB, ob, qc, writer, tenants, dispatch.Options{Logger: log})
 	r.disp.Attach(proc)
-	r.svc = automation.NewService(automation.Deps{DB: env.DB, Queue: qc, Outbox: ob, CRM: r.crm, Dispatch: r.disp,
+	r.svc = automation.NewService(automation.Deps{DB: env.DB, Queue: qc, Outbox: ob, CRM: writer, Dispatch: r.disp,
 		Surveys: surveys, Settings: tenants}, automation.Options{Clock: r.clock, Logger: log, MaxAttempts: 3})
 	surveys.OnAnswer("", r.svc.OnSurveyAnswer)
 	srv := queue.NewServer(env.Redis.Asynq, queue.ServerOptions{Concurrency: 8, TaskCheckInterval: 10 * time.Millisecond,
