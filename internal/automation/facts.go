@@ -49,7 +49,7 @@ func (s *Service) contactFor(ctx context.Context, tenantID uuid.UUID, ev Event) 
 		if crmID == "" {
 			return nil, nil
 		}
-		where, arg = `crm_links ->> $1 = $2`, []any{ev.ConnectorID.String(), crmID}
+		where, arg = `crm_links @> jsonb_build_object($1::text, $2::text)`, []any{ev.ConnectorID.String(), crmID}
 	default:
 		return nil, nil
 	}

@@ -51,25 +51,35 @@ func (s *Service) rulesFor(ctx context.Context, tenantID uuid.UUID, trigger stri
 		return nil, nil
 	}
 	var out []Rule
-	err := s.inTenant(ctx, tenantID, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT `+ruleCols+` FROM automation_rules WHERE enabled AND trigger_type = $1 ORDER BY created_at`, trigger)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			r, err := scanRule(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, r)
-		}
-		return rows.Err()
+	err := s.inTenant(ctx, tenantID, func(tx pgx.Tx) (err error) {
+		out, err = loadRules(ctx, tx, trigger)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("automation: rules: %w", err)
 	}
 	return out, nil
+}
+
+// loadRules reads the enabled rules of a trigger type.
+func loadRules(ctx context.Context, tx pgx.Tx, trigger string) ([]Rule, error) {
+	if trigger == "" {
+		return nil, nil
+	}
+	rows, err := tx.Query(ctx, `SELECT `+ruleCols+` FROM automation_rules WHERE enabled AND trigger_type = $1 ORDER BY created_at`, trigger)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Rule
+	for rows.Next() {
+		r, err := scanRule(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
 }
 
 // startRun records the run (once per rule and event key) with a row per

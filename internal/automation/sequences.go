@@ -289,20 +289,16 @@ func cancelEnrollments(ctx context.Context, tx pgx.Tx, where string, args []any,
 	return len(idList), err
 }
 
-// cancelLeftStage cancels sequences started by a deal's stage when the
-// deal enters another stage or is deleted.
-func (s *Service) cancelLeftStage(ctx context.Context, tenantID, connectorID uuid.UUID, e crm.Event) error {
+// cancelLeftStage cancels, in tx, sequences started by a deal's stage
+// when the deal enters another stage or is deleted.
+func (s *Service) cancelLeftStage(ctx context.Context, tx pgx.Tx, connectorID uuid.UUID, e crm.Event) error {
 	if e.DealID == "" || (e.Type != crm.DealStageEntered && e.Type != crm.DealDeleted) {
 		return nil
 	}
-	deleted := e.Type == crm.DealDeleted
-	err := s.inTenant(ctx, tenantID, func(tx pgx.Tx) error {
-		_, err := cancelEnrollments(ctx, tx, `connector_id = $1 AND deal_id = $2 AND stage_id <> '' AND (stage_id <> $3 OR $4)`,
-			[]any{connectorID, e.DealID, e.StageID, deleted}, "left_stage", s.clock.Now())
-		return err
-	})
+	_, err := cancelEnrollments(ctx, tx, `connector_id = $1 AND deal_id = $2 AND stage_id <> '' AND (stage_id <> $3 OR $4)`,
+		[]any{connectorID, e.DealID, e.StageID, e.Type == crm.DealDeleted}, "left_stage", s.clock.Now())
 	if err != nil {
-		return fmt.Errorf("automation: cancel sequences: %w", err)
+		return fmt.Errorf("cancel sequences: %w", err)
 	}
 	return nil
 }

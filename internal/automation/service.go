@@ -154,9 +154,6 @@ func (s *Service) HandleCRMEvent(ctx context.Context, tenantID, connectorID uuid
 			return err
 		}
 	}
-	if err := s.cancelLeftStage(ctx, tenantID, connectorID, e); err != nil {
-		return err
-	}
 	at := e.OccurredAt
 	if at.IsZero() {
 		at = s.clock.Now()
@@ -165,7 +162,21 @@ func (s *Service) HandleCRMEvent(ctx context.Context, tenantID, connectorID uuid
 	if key == "" {
 		key = fmt.Sprintf("%s:%s:%s:%d", e.Type, e.DealID+e.ContactID, e.StageID, at.UnixNano())
 	}
-	return s.Handle(ctx, tenantID, Event{Key: "crm:" + connectorID.String() + ":" + key, Source: "crm", ConnectorID: connectorID, CRM: &e, At: at})
+	ev := Event{Key: "crm:" + connectorID.String() + ":" + key, Source: "crm", ConnectorID: connectorID, CRM: &e, At: at}
+	// One transaction cancels the sequences the deal's stage change ends
+	// and reads the rules (the live path counts its round trips).
+	var rules []Rule
+	err := s.inTenant(ctx, tenantID, func(tx pgx.Tx) (err error) {
+		if err := s.cancelLeftStage(ctx, tx, connectorID, e); err != nil {
+			return err
+		}
+		rules, err = loadRules(ctx, tx, triggerOf(ev))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("automation: crm event: %w", err)
+	}
+	return s.run(ctx, tenantID, rules, ev)
 }
 
 // HandleBotEvent runs the tenant's bot-event rules.
@@ -191,6 +202,11 @@ func (s *Service) Handle(ctx context.Context, tenantID uuid.UUID, ev Event) erro
 	if err != nil {
 		return err
 	}
+	return s.run(ctx, tenantID, rules, ev)
+}
+
+// run starts a run of every rule whose trigger and conditions match ev.
+func (s *Service) run(ctx context.Context, tenantID uuid.UUID, rules []Rule, ev Event) error {
 	var errs []error
 	for _, r := range rules {
 		ok, _, err := s.matches(ctx, tenantID, r, ev)
