@@ -373,17 +373,47 @@ func TestDealMovesAndWithdrawal(t *testing.T) {
 	if err := r.svc.Writeback(ctx, r.tenant, r.job("900").ID, 1); err != nil {
 		t.Fatal(err)
 	}
+	deleted := func(id int64) func() bool {
+		return func() bool {
+			for _, e := range r.sb.Transcript(r.group.ID) {
+				if e.MessageID == id {
+					return e.Deleted
+				}
+			}
+			return false
+		}
+	}
+	// The open card's deal leaves the search stage: the card goes; the deal
+	// comes back: a fresh card.
+	if err := r.svc.HandleDealEvent(ctx, r.tenant, r.connector, crm.Event{Type: crm.DealStageEntered, DealID: "900", StageID: "new", PrevStageID: "search"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the card is deleted", deleted(card.MessageID))
+	if j := r.job("900"); j.Status != "removed" {
+		t.Fatalf("job = %+v", j)
+	}
+	if err := r.svc.PostJob(ctx, r.tenant, r.connector, "900", spec); err != nil {
+		t.Fatal(err)
+	}
+	var fresh int64
+	eventually(t, "a fresh card", func() bool {
+		for _, e := range r.sb.Transcript(r.group.ID) {
+			if strings.Contains(e.Text, "Move a sofa 900") && len(buttons(e)) == 2 && !e.Deleted && e.MessageID != card.MessageID {
+				fresh = e.MessageID
+			}
+		}
+		return fresh != 0 && r.job("900").Status == "open"
+	})
+	eventually(t, "the fresh card's id is known", func() bool {
+		var mid *int64
+		_ = env.Owner.QueryRow(ctx, `SELECT message_id FROM dispatch_jobs WHERE tenant_id = $1 AND deal_id = '900'`, r.tenant).Scan(&mid)
+		return mid != nil && *mid == fresh
+	})
+	// Deleted in the CRM: the card is removed.
 	if err := r.svc.HandleDealEvent(ctx, r.tenant, r.connector, crm.Event{Type: crm.DealDeleted, DealID: "900"}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the card is deleted", func() bool {
-		for _, e := range r.sb.Transcript(r.group.ID) {
-			if e.MessageID == card.MessageID {
-				return e.Deleted
-			}
-		}
-		return false
-	})
+	eventually(t, "the fresh card is deleted", deleted(fresh))
 	if j := r.job("900"); j.Status != "removed" {
 		t.Fatalf("job = %+v", j)
 	}

@@ -299,8 +299,9 @@ func (s *Service) reopen(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, j *
 }
 
 // HandleDealEvent keeps existing cards in step with their deals: a deal
-// deleted or moved to a cancel stage removes its card; a taken deal moved
-// back to the stage it was posted from re-opens it. The automation engine
+// deleted or moved to a cancel stage removes its card, and so does an open
+// card's deal leaving the stage it was posted from; a taken deal moved
+// back to that stage re-opens it. The automation engine
 // calls it for every CRM event before the rules.
 func (s *Service) HandleDealEvent(ctx context.Context, tenantID, connectorID uuid.UUID, e crm.Event) error {
 	if e.DealID == "" || (e.Type != crm.DealDeleted && e.Type != crm.DealStageEntered) {
@@ -329,6 +330,11 @@ func (s *Service) HandleDealEvent(ctx context.Context, tenantID, connectorID uui
 			queued, err = s.remove(ctx, tx, tenantID, j, r, now)
 		case e.StageID == j.Options.StageID && j.Status == "taken":
 			queued, err = s.reopen(ctx, tx, tenantID, j, r, now)
+		case e.StageID != j.Options.StageID && j.Status == "open":
+			// The deal left the search stage without a take (the manager
+			// found someone elsewhere, or moved it back): the card must not
+			// be taken any more. Re-entering the stage posts a fresh one.
+			queued, err = s.remove(ctx, tx, tenantID, j, r, now)
 		}
 		return err
 	})
