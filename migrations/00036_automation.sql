@@ -111,10 +111,6 @@ BEGIN
 END $$;
 -- +goose StatementEnd
 
--- CRM events find their contact by the link the crm service keeps
--- ({"<connector id>": "<CRM contact id>"}): containment uses this index.
-CREATE INDEX contacts_crm_links ON contacts USING gin (crm_links jsonb_path_ops);
-
 -- The scheduler's scans look across tenants before they know one: these
 -- return tenant ids only (DESIGN.md invariant 1).
 -- +goose StatementBegin
@@ -132,7 +128,6 @@ $$;
 -- +goose StatementEnd
 
 -- +goose Down
-DROP INDEX contacts_crm_links;
 DROP FUNCTION automation_polled_tenants();
 DROP FUNCTION sequence_due_tenants(timestamptz);
 DROP TABLE sequence_steps, sequence_enrollments, sequences, automation_event_cursors, automation_action_runs, automation_runs, automation_rules;

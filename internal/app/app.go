@@ -3,7 +3,8 @@ package app
 import (
 	"context"
 	"crypto/sha256"
-	"fmt"
+	"encoding/hex"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"sync"
@@ -151,14 +152,15 @@ func New(d *Deps) (*App, error) {
 	a.Exchange.SetSink(a.CRM.Intake())
 
 	// Dispatch and automation write back to the CRM through the crm
-	// service's durable calls; until it is wired here they refuse visibly.
-	var crmw dispatch.CRMWriter = noCRM{}
+	// service's durable calls, and the automation rules are its event sink.
+	crmw := crmWriter{a.CRM}
 	a.Dispatch = dispatch.NewService(d.DB, a.Outbox, d.Queue, crmw, a.Tenants, dispatch.Options{Clock: d.Clock, Logger: d.Log})
 	a.Dispatch.Attach(a.Processor)
 	a.Rules = automation.NewService(automation.Deps{DB: d.DB, Queue: d.Queue, Outbox: a.Outbox, CRM: crmw,
 		Dispatch: a.Dispatch, Surveys: a.Surveys, Settings: a.Tenants}, automation.Options{Clock: d.Clock, Logger: d.Log})
 	// Survey answers are bot events for the rules.
 	a.Surveys.OnAnswer("", a.Rules.OnSurveyAnswer)
+	a.CRM.SetSink(a.Rules)
 
 	a.Ops = ops.NewService(d.DB, d.Redis, asynq.NewInspector(d.AsynqOpt),
 		func(ctx context.Context, tenantID uuid.UUID, botID int64) (ops.WebhookInfo, error) {
@@ -286,15 +288,32 @@ func (a *App) Worker() (*queue.Server, *queue.Scheduler) {
 	return srv, sched
 }
 
-// noCRM stands in for the crm service's CRMWriter until it is wired: every
-// call fails with crm.ErrInvalid, so actions and write-backs fail visibly
-// instead of retrying forever.
-type noCRM struct{}
+// crmWriter adapts the crm service to the CRMWriter dispatch and automation
+// declare: updates and notes become durable, retried calls keyed by their
+// content (the same update asked twice — a retried write-back — is one
+// call); deals are read through the tenant's connector.
+type crmWriter struct{ s *crm.Service }
 
-var errNoCRM = fmt.Errorf("no CRM connector service is wired: %w", crm.ErrInvalid)
+func callKey(kind string, v any) string {
+	raw, _ := json.Marshal(v)
+	sum := sha256.Sum256(raw)
+	return kind + ":" + hex.EncodeToString(sum[:16])
+}
 
-func (noCRM) UpdateDeal(context.Context, uuid.UUID, uuid.UUID, crm.DealUpdate) error { return errNoCRM }
-func (noCRM) AddNote(context.Context, uuid.UUID, uuid.UUID, crm.Note) error          { return errNoCRM }
-func (noCRM) GetDeal(context.Context, uuid.UUID, uuid.UUID, string) (crm.Deal, error) {
-	return crm.Deal{}, errNoCRM
+func (w crmWriter) UpdateDeal(ctx context.Context, tenantID, connectorID uuid.UUID, u crm.DealUpdate) error {
+	_, err := w.s.UpdateDeal(ctx, tenantID, connectorID, callKey("deal", u), u)
+	return err
+}
+
+func (w crmWriter) AddNote(ctx context.Context, tenantID, connectorID uuid.UUID, n crm.Note) error {
+	_, err := w.s.AddNote(ctx, tenantID, connectorID, callKey("note", n), n)
+	return err
+}
+
+func (w crmWriter) GetDeal(ctx context.Context, tenantID, connectorID uuid.UUID, id string) (crm.Deal, error) {
+	c, err := w.s.Connector(ctx, tenantID, connectorID)
+	if err != nil {
+		return crm.Deal{}, err
+	}
+	return c.GetDeal(ctx, id)
 }

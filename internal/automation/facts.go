@@ -26,9 +26,10 @@ type contact struct {
 }
 
 // contactFor finds the platform contact an event is about: the bot event's
-// contact, or the contact linked to the CRM contact (contacts.crm_links
-// holds {"<connector id>": "<CRM contact id>"}); a deal event without a
-// contact id uses the deal's first contact. nil when there is none.
+// contact, or the contact the crm service linked to the CRM contact
+// (contacts.crm_links holds {"<connector id>": {"contact_id": "<CRM
+// contact id>", ...}}); a deal event without a contact id uses the deal's
+// first contact. nil when there is none.
 func (s *Service) contactFor(ctx context.Context, tenantID uuid.UUID, ev Event) (*contact, error) {
 	var where string
 	var arg []any
@@ -49,7 +50,8 @@ func (s *Service) contactFor(ctx context.Context, tenantID uuid.UUID, ev Event) 
 		if crmID == "" {
 			return nil, nil
 		}
-		where, arg = `crm_links @> jsonb_build_object($1::text, $2::text)`, []any{ev.ConnectorID.String(), crmID}
+		where, arg = `crm_links @> jsonb_build_object($1::text, jsonb_build_object('contact_id', $2::text))`,
+			[]any{ev.ConnectorID.String(), crmID}
 	default:
 		return nil, nil
 	}

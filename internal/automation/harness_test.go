@@ -235,7 +235,7 @@ func (r *rig) member(name, crmID string) member {
 			r.bot.ID, u.ID).Scan(&m.contactID) == nil
 	})
 	if crmID != "" {
-		if _, err := env.Owner.Exec(context.Background(), `UPDATE contacts SET crm_links = jsonb_build_object($2::text, $3::text) WHERE id = $1`,
+		if _, err := env.Owner.Exec(context.Background(), `UPDATE contacts SET crm_links = jsonb_build_object($2::text, jsonb_build_object('contact_id', $3::text)) WHERE id = $1`,
 			m.contactID, r.connector.String(), crmID); err != nil {
 			r.t.Fatal(err)
 		}

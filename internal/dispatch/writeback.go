@@ -129,7 +129,10 @@ func (s *Service) Writeback(ctx context.Context, tenantID, jobID uuid.UUID, gen 
 		j.Writeback = "updated"
 	}
 	if j.Writeback == "updated" {
-		note := fmt.Sprintf("Executor: %s (Telegram id %d) took the order via the Telegram executors' chat.", label, *j.TakenBy)
+		// The job's generation makes each take's note its own (the crm
+		// service dedupes identical calls; a re-take is a new note).
+		note := fmt.Sprintf("Executor: %s (Telegram id %d) took the order via the Telegram executors' chat (assignment #%d).",
+			label, *j.TakenBy, j.Generation)
 		if err := s.crm.AddNote(ctx, tenantID, j.ConnectorID, crm.Note{DealID: j.DealID, Text: note}); err != nil {
 			return s.writebackFailed(ctx, tenantID, j, err)
 		}

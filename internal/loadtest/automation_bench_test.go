@@ -58,7 +58,7 @@ func BenchmarkCRMEventToTelegram(b *testing.B) {
 			}
 			crmID := fmt.Sprintf("c%d", j)
 			waitFor(b, 30*time.Second, "the contact", func() bool {
-				tag, err := st.DB.Owner.Exec(ctx, `UPDATE contacts SET crm_links = jsonb_build_object($2::text, $3::text)
+				tag, err := st.DB.Owner.Exec(ctx, `UPDATE contacts SET crm_links = jsonb_build_object($2::text, jsonb_build_object('contact_id', $3::text))
 					WHERE tenant_id = $1 AND tg_user_id = $4`, t.tenant, t.connector.String(), crmID, u.ID)
 				return err == nil && tag.RowsAffected() == 1
 			})
