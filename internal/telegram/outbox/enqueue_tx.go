@@ -34,7 +34,7 @@ func (o *Outbox) EnqueueTx(ctx context.Context, tx pgx.Tx, m Message) (uuid.UUID
 	}
 	// Noted before the commit, so that the sweeper knows the message exists
 	// even if the process dies between the commit and AfterCommit.
-	p := pendingEntry{TenantID: m.TenantID, BotID: m.BotID, ChatID: m.ChatID,
+	p := pendingEntry{TenantID: m.TenantID, BotID: m.BotID, ChatID: m.ChatID, ThreadID: m.ThreadID,
 		entry: entry{ID: id, Cost: row.Cost, Priority: m.Priority, Seq: seq}}
 	_, err = o.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
 		pipe.HSet(ctx, o.keys.pending(), id.String(), p.encode())
@@ -87,7 +87,7 @@ func (o *Outbox) AfterCommit(ctx context.Context, ids ...uuid.UUID) error {
 func (o *Outbox) indexPending(ctx context.Context, ps []pendingEntry) error {
 	bots := map[int64]uuid.UUID{}
 	for _, p := range ps {
-		if err := o.push(ctx, p.TenantID, p.BotID, p.ChatID, p.entry); err != nil {
+		if err := o.push(ctx, p.TenantID, p.BotID, p.ChatID, p.ThreadID, p.entry); err != nil {
 			return fmt.Errorf("index: %w", err)
 		}
 		bots[p.BotID] = p.TenantID
@@ -202,17 +202,20 @@ type pendingEntry struct {
 	TenantID uuid.UUID
 	BotID    int64
 	ChatID   int64
+	ThreadID int
 	entry
 }
 
+// encode: tenant|bot|chat|id|chatCost|botCost|priority|seq|thread (entries
+// written before destinations had threads have no thread field: 0).
 func (p pendingEntry) encode() string {
-	return fmt.Sprintf("%s|%d|%d|%s|%d|%d|%d|%d", p.TenantID, p.BotID, p.ChatID, p.ID, p.Cost.chat, p.Cost.bot, p.Priority, p.Seq)
+	return fmt.Sprintf("%s|%d|%d|%s|%d|%d|%d|%d|%d", p.TenantID, p.BotID, p.ChatID, p.ID, p.Cost.chat, p.Cost.bot, p.Priority, p.Seq, p.ThreadID)
 }
 
 func parsePending(s string) (pendingEntry, error) {
 	f := strings.Split(s, "|")
 	bad := fmt.Errorf("outbox: bad pending entry %q", s)
-	if len(f) != 8 {
+	if len(f) != 8 && len(f) != 9 {
 		return pendingEntry{}, bad
 	}
 	var p pendingEntry
@@ -234,6 +237,13 @@ func parsePending(s string) (pendingEntry, error) {
 	p.BotID, p.ChatID = n[0], n[1]
 	p.Cost = cost{chat: int(n[2]), bot: int(n[3])}
 	p.Priority, p.Seq = Priority(n[4]), n[5]
+	if len(f) == 9 {
+		t, perr := strconv.Atoi(f[8])
+		if perr != nil || t < 0 {
+			return pendingEntry{}, bad
+		}
+		p.ThreadID = t
+	}
 	if !p.Priority.valid() || p.BotID <= 0 {
 		return pendingEntry{}, bad
 	}

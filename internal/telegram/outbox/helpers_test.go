@@ -54,6 +54,8 @@ type recorder struct {
 	h     http.Handler
 	mu    sync.Mutex
 	calls []call
+	// inflight and maxInflight count requests being answered at once.
+	inflight, maxInflight atomic.Int64
 }
 
 type statusWriter struct {
@@ -68,7 +70,11 @@ func (r *recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	_, _ = buf.ReadFrom(req.Body)
 	req.Body = httpNopCloser{bytes.NewReader(buf.Bytes())}
 	sw := &statusWriter{ResponseWriter: w, status: 200}
+	n := r.inflight.Add(1)
+	for m := r.maxInflight.Load(); n > m && !r.maxInflight.CompareAndSwap(m, n); m = r.maxInflight.Load() {
+	}
 	r.h.ServeHTTP(sw, req)
+	r.inflight.Add(-1)
 	parts := strings.Split(req.URL.Path, "/")
 	r.mu.Lock()
 	r.calls = append(r.calls, call{method: parts[len(parts)-1], status: sw.status, at: time.Now(), body: buf.String()})

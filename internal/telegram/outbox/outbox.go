@@ -271,7 +271,7 @@ func (o *Outbox) Enqueue(ctx context.Context, m Message) (uuid.UUID, error) {
 		return id, nil // an idempotent repeat of a finished message
 	}
 	e := entry{ID: id, Cost: row.Cost, Priority: m.Priority, Seq: seq}
-	if err := o.index(ctx, m.TenantID, m.BotID, m.ChatID, e); err != nil {
+	if err := o.index(ctx, m.TenantID, m.BotID, m.ChatID, m.ThreadID, e); err != nil {
 		return id, err
 	}
 	return id, nil
@@ -326,8 +326,8 @@ func validate(m Message) (methodSpec, error) {
 }
 
 // index puts a recorded message into the bot's Redis queue and wakes the pump.
-func (o *Outbox) index(ctx context.Context, tenantID uuid.UUID, botID, chatID int64, e entry) error {
-	if err := o.push(ctx, tenantID, botID, chatID, e); err != nil {
+func (o *Outbox) index(ctx context.Context, tenantID uuid.UUID, botID, chatID int64, threadID int, e entry) error {
+	if err := o.push(ctx, tenantID, botID, chatID, threadID, e); err != nil {
 		return fmt.Errorf("outbox: enqueue: index: %w", err)
 	}
 	if err := o.kick(ctx, tenantID, botID, o.clock.Now()); err != nil {

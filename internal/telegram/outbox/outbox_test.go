@@ -336,7 +336,7 @@ func TestLateOutcomeOfTakenOverCallIsDropped(t *testing.T) {
 	if owner, _ := env.Redis.Client.HGet(ctx, k.owner(f.bot.ID), strconv.FormatInt(f.user.ID, 10)).Result(); owner != "fresh" {
 		t.Fatalf("destination owner = %q, want still the new pump's", owner)
 	}
-	if n, _ := env.Redis.Client.ZCard(ctx, k.q(f.bot.ID, f.user.ID)).Result(); n != 1 {
+	if n, _ := env.Redis.Client.ZCard(ctx, k.q(f.bot.ID, dest(f.user.ID, 0))).Result(); n != 1 {
 		t.Fatalf("queue length = %d, want the message still queued for the new pump", n)
 	}
 	if !strings.Contains(f.logs.String(), "taken over by another pump") {

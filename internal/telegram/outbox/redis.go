@@ -11,19 +11,22 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Redis layout, per bot B (prefix ob:b:B:):
+// Redis layout, per bot B (prefix ob:b:B:). The ordering unit is a
+// destination: a chat, or one forum topic of a chat ("CHAT:THREAD"; thread 0
+// is plain "CHAT"). Order and in-flight are per destination; budgets and 429
+// pauses are per chat, shared by all the chat's destinations:
 //
-//	q:CHAT    zset  queued messages of a destination, member "id|chatCost|botCost",
+//	q:DEST    zset  queued messages of a destination, member "id|chatCost|botCost",
 //	                score = (3-priority)<<48 + seq: best priority first, then FIFO
 //	ready     zset  destinations sendable now, scored by their head message
 //	delayed   zset  destinations waiting for a budget or a 429 pause, scored by
 //	                the time (Clock ms) they become sendable
-//	inflight  zset  destinations with a call in flight (one at most), scored by
-//	                when the call was picked (Clock ms)
+//	inflight  zset  destinations with a call in flight (one at most each), scored
+//	                by when the call was picked (Clock ms)
 //	owner     hash  destination -> lease token of the pump that made its call in
 //	                flight: a pump that takes the lease frees every destination
 //	                another token holds (that pump is dead or has lost the lease)
-//	p:CHAT    string 429/back-off pause end (Clock ms)
+//	p:CHAT    string 429/back-off pause end (Clock ms), for every destination of the chat
 //	t:bot t:paid c:CHAT  GCRA theoretical arrival times (Clock ms)
 //	w:CHAT    zset  the group's sliding-window stamps
 //	lock      the pump's lease; kick: when the next pump task is due; wake: list
@@ -37,9 +40,26 @@ import (
 // inflight; every move between them happens inside one script.
 type keys struct{ prefix string }
 
-func (k keys) bot(botID int64) string { return k.prefix + "b:" + strconv.FormatInt(botID, 10) + ":" }
-func (k keys) q(botID, chatID int64) string {
-	return k.bot(botID) + "q:" + strconv.FormatInt(chatID, 10)
+func (k keys) bot(botID int64) string         { return k.prefix + "b:" + strconv.FormatInt(botID, 10) + ":" }
+func (k keys) q(botID int64, d string) string { return k.bot(botID) + "q:" + d }
+
+// dest names a message's ordering unit: its chat, or its forum topic. Each
+// forum topic is a conversation of its own, so messages to different topics
+// of one group need no order between them and may be in flight together,
+// while the group's budget and 429 pauses stay the chat's.
+func dest(chatID int64, threadID int) string {
+	if threadID == 0 {
+		return strconv.FormatInt(chatID, 10)
+	}
+	return strconv.FormatInt(chatID, 10) + ":" + strconv.Itoa(threadID)
+}
+
+// destChat is the chat of a destination.
+func destChat(d string) (int64, error) {
+	if i := strings.IndexByte(d, ':'); i >= 0 {
+		d = d[:i]
+	}
+	return strconv.ParseInt(d, 10, 64)
 }
 func (k keys) ready(botID int64) string    { return k.bot(botID) + "ready" }
 func (k keys) delayed(botID int64) string  { return k.bot(botID) + "delayed" }
@@ -50,6 +70,12 @@ func (k keys) win(botID, chatID int64) string {
 }
 func (k keys) pause(botID, chatID int64) string {
 	return k.bot(botID) + "p:" + strconv.FormatInt(chatID, 10)
+}
+func (k keys) heads(botID, chatID int64) string {
+	return k.bot(botID) + "h:" + strconv.FormatInt(chatID, 10)
+}
+func (k keys) count(botID, chatID int64) string {
+	return k.bot(botID) + "n:" + strconv.FormatInt(chatID, 10)
 }
 func (k keys) lock(botID int64) string    { return k.bot(botID) + "lock" }
 func (k keys) kick(botID int64) string    { return k.bot(botID) + "kick" }
@@ -91,8 +117,14 @@ func parseMember(s string) (uuid.UUID, cost, error) {
 	return id, cost{chat: c, bot: b}, nil
 }
 
+// pushScript: KEYS q:DEST ready delayed inflight bots wake h:CHAT n:CHAT;
+// ARGV member score dest bot tenant.
 var pushScript = redis.NewScript(`
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+if redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1]) == 1 then
+  redis.call('INCR', KEYS[8])
+end
+local h = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+redis.call('ZADD', KEYS[7], h[2], ARGV[3])
 if not redis.call('ZSCORE', KEYS[4], ARGV[3]) and not redis.call('ZSCORE', KEYS[3], ARGV[3]) then
   redis.call('ZADD', KEYS[2], 'LT', ARGV[2], ARGV[3])
 end
@@ -103,11 +135,13 @@ redis.call('PEXPIRE', KEYS[6], 60000)
 return 1`)
 
 // push indexes a recorded message (idempotent: the sweeper re-pushes).
-func (o *Outbox) push(ctx context.Context, tenantID uuid.UUID, botID, chatID int64, e entry) error {
+func (o *Outbox) push(ctx context.Context, tenantID uuid.UUID, botID, chatID int64, threadID int, e entry) error {
 	k := o.keys
+	d := dest(chatID, threadID)
 	return pushScript.Run(ctx, o.rdb,
-		[]string{k.q(botID, chatID), k.ready(botID), k.delayed(botID), k.inflight(botID), k.active(), k.wake(botID)},
-		e.member(), e.score(), chatID, botID, tenantID.String()).Err()
+		[]string{k.q(botID, d), k.ready(botID), k.delayed(botID), k.inflight(botID), k.active(), k.wake(botID),
+			k.heads(botID, chatID), k.count(botID, chatID)},
+		e.member(), e.score(), d, botID, tenantID.String()).Err()
 }
 
 // The GCRA and window helpers are shared by the pick script. Times are Clock
@@ -134,33 +168,64 @@ end
 `
 
 // pick: only for the lease holder (ARGV[13] is its token), promote due
-// delayed destinations, then take the best ready destination whose pause
-// and chat budget allow a call now, charge the bot and chat budgets and
+// delayed destinations, then take the best ready destination whose chat's
+// pause and budget allow a call now, charge the bot and chat budgets and
 // mark it in flight under the token. Answers
-// {1, chat, member} to send, {2, at} to wait for the bot budget,
+// {1, dest, member} to send, {2, at} to wait for the bot budget,
 // {3, next delayed time or -1, in flight, ready left} when nothing is
 // sendable, {4} when the lease is not (or no longer) the caller's.
+//
+// Priority across the destinations of one group: a lower-priority message
+// (a topic creation, an icon edit) does not take one of the group's window
+// slots while a better message for another destination of the group waits
+// (in flight, or delayed) and the window's free slots do not cover the
+// group's queue: it is parked (delayed) for one slot's time and looked at
+// again. With slots to spare it goes at once, so a busy group's topic
+// creations are not starved by a steady stream of relays.
 var pickScript = redis.NewScript(budgetLua + `
 if redis.call('GET', KEYS[6]) ~= ARGV[13] then return {4} end
 local now = tonumber(ARGV[1])
 local pfx = ARGV[2]
-local function head(chat) return redis.call('ZRANGE', pfx .. 'q:' .. chat, 0, 0, 'WITHSCORES') end
+local glimit, gwindow = tonumber(ARGV[9]), tonumber(ARGV[10])
+local function head(d) return redis.call('ZRANGE', pfx .. 'q:' .. d, 0, 0, 'WITHSCORES') end
 local function promote(key)
   local due = redis.call('ZRANGEBYSCORE', key, '-inf', now, 'LIMIT', 0, 256)
-  for _, chat in ipairs(due) do
-    redis.call('ZREM', key, chat)
-    local h = head(chat)
-    if h[1] then redis.call('ZADD', KEYS[1], h[2], chat) end
+  for _, d in ipairs(due) do
+    redis.call('ZREM', key, d)
+    local h = head(d)
+    if h[1] then redis.call('ZADD', KEYS[1], h[2], d) end
   end
+end
+-- better: whether another destination of the chat has a queued message of
+-- a better priority than prio (stale head entries are dropped on the way).
+local function better(chat, d, prio)
+  local hk = pfx .. 'h:' .. chat
+  local bound = (3 - prio) * 281474976710656
+  for _ = 1, 8 do
+    local b = redis.call('ZRANGEBYSCORE', hk, '-inf', '(' .. bound, 'WITHSCORES', 'LIMIT', 0, 2)
+    local other = b[1]
+    if other == d then other = b[3] end
+    if not other then return false end
+    local h = head(other)
+    if h[1] then
+      if tonumber(h[2]) < bound then return true end
+      redis.call('ZADD', hk, h[2], other)
+    else
+      redis.call('ZREM', hk, other)
+    end
+  end
+  return true
 end
 promote(KEYS[2])
 for i = 1, tonumber(ARGV[12]) do
   local top = redis.call('ZRANGE', KEYS[1], 0, 0)
-  local chat = top[1]
-  if not chat then break end
-  local h = head(chat)
+  local d = top[1]
+  if not d then break end
+  local chat = string.match(d, '^(-?%d+)')
+  local h = head(d)
   if not h[1] then
-    redis.call('ZREM', KEYS[1], chat)
+    redis.call('ZREM', KEYS[1], d)
+    redis.call('ZREM', pfx .. 'h:' .. chat, d)
   else
     local member, score = h[1], tonumber(h[2])
     local ccost, bcost = string.match(member, '|(%d+)|(%d+)$')
@@ -171,14 +236,20 @@ for i = 1, tonumber(ARGV[12]) do
     local ctat = 0
     if at <= now and ccost > 0 then
       if isgroup then
-        at = window_at(pfx .. 'w:' .. chat, now, tonumber(ARGV[9]), tonumber(ARGV[10]), ccost)
+        local wk = pfx .. 'w:' .. chat
+        at = window_at(wk, now, glimit, gwindow, ccost)
+        if at <= now and prio < 3 then
+          local free = glimit - redis.call('ZCARD', wk) - ccost
+          local queued = tonumber(redis.call('GET', pfx .. 'n:' .. chat) or '0')
+          if free < queued and better(chat, d, prio) then at = now + math.ceil(gwindow / glimit) end
+        end
       else
         at, ctat = gcra_at(pfx .. 'c:' .. chat, now, tonumber(ARGV[7]), tonumber(ARGV[8]), ccost)
       end
     end
     if at > now then
-      redis.call('ZREM', KEYS[1], chat)
-      redis.call('ZADD', KEYS[2], at, chat)
+      redis.call('ZREM', KEYS[1], d)
+      redis.call('ZADD', KEYS[2], at, d)
     else
       local bk, bi, bb = KEYS[4], tonumber(ARGV[3]), tonumber(ARGV[4])
       if prio == 0 and ARGV[11] == '1' then bk, bi, bb = KEYS[5], tonumber(ARGV[5]), tonumber(ARGV[6]) end
@@ -193,15 +264,15 @@ for i = 1, tonumber(ARGV[12]) do
         if isgroup then
           local wk = pfx .. 'w:' .. chat
           for j = 1, ccost do redis.call('ZADD', wk, now, member .. ':' .. j) end
-          redis.call('PEXPIRE', wk, tonumber(ARGV[10]) * 2 + 1000)
+          redis.call('PEXPIRE', wk, gwindow * 2 + 1000)
         else
           gcra_take(pfx .. 'c:' .. chat, ctat, now, tonumber(ARGV[7]), ccost)
         end
       end
-      redis.call('ZREM', KEYS[1], chat)
-      redis.call('ZADD', KEYS[3], now, chat)
-      redis.call('HSET', KEYS[7], chat, ARGV[13])
-      return {1, chat, member}
+      redis.call('ZREM', KEYS[1], d)
+      redis.call('ZADD', KEYS[3], now, d)
+      redis.call('HSET', KEYS[7], d, ARGV[13])
+      return {1, d, member}
     end
   end
 end
@@ -221,6 +292,7 @@ const (
 
 type picked struct {
 	kind     pickKind
+	dest     string // the destination: chat, or chat:thread
 	chatID   int64
 	member   string
 	owner    string // the lease token the call is in flight under
@@ -247,7 +319,11 @@ func (o *Outbox) pick(ctx context.Context, botID int64, token string, paid bool,
 	p := picked{kind: pickKind(res[0].(int64)), owner: token}
 	switch p.kind {
 	case pickSend:
-		p.chatID, _ = strconv.ParseInt(res[1].(string), 10, 64)
+		p.dest = res[1].(string)
+		p.chatID, err = destChat(p.dest)
+		if err != nil {
+			return picked{}, fmt.Errorf("outbox: pick: bad destination %q", p.dest)
+		}
 		p.member = res[2].(string)
 	case pickWait:
 		p.at = res[1].(int64)
@@ -259,25 +335,35 @@ func (o *Outbox) pick(ctx context.Context, botID int64, token string, paid bool,
 
 // done finishes a call: drops the message from its queue when finished,
 // stamps the group window with the completion time (never earlier than when
-// Telegram counted it), pauses the destination if asked, and puts the
-// destination back into ready or delayed. A destination no longer in flight
-// under the caller's token (freed by a pump that took the lease over) is
-// left to whoever holds it now.
+// Telegram counted it), pauses the chat (every destination of it) if asked,
+// and puts the destination back into ready or delayed. A destination no
+// longer in flight under the caller's token (freed by a pump that took the
+// lease over) is left to whoever holds it now.
+//
+// KEYS ready delayed inflight q:DEST w:CHAT p:CHAT wake owner h:CHAT n:CHAT;
+// ARGV chat member remove pause now chatCost token dest.
 var doneScript = redis.NewScript(`
 local now = tonumber(ARGV[5])
-if ARGV[3] == '1' then redis.call('ZREM', KEYS[4], ARGV[2]) end
+local d = ARGV[8]
+if ARGV[3] == '1' and redis.call('ZREM', KEYS[4], ARGV[2]) == 1 then
+  if redis.call('DECR', KEYS[10]) <= 0 then redis.call('DEL', KEYS[10]) end
+end
+local h = redis.call('ZRANGE', KEYS[4], 0, 0, 'WITHSCORES')
+if h[1] then redis.call('ZADD', KEYS[9], h[2], d) else redis.call('ZREM', KEYS[9], d) end
 local ccost = tonumber(ARGV[6])
 if ccost > 0 and tonumber(ARGV[1]) < 0 then
   for j = 1, ccost do redis.call('ZADD', KEYS[5], 'XX', now, ARGV[2] .. ':' .. j) end
 end
 local pause = tonumber(ARGV[4])
-if pause > now then redis.call('SET', KEYS[6], ARGV[4], 'PX', math.ceil(pause - now) + 1000) end
-if redis.call('HGET', KEYS[8], ARGV[1]) == ARGV[7] then
-  redis.call('HDEL', KEYS[8], ARGV[1])
-  redis.call('ZREM', KEYS[3], ARGV[1])
-  local h = redis.call('ZRANGE', KEYS[4], 0, 0, 'WITHSCORES')
+if pause > now then
+  local cur = tonumber(redis.call('GET', KEYS[6]) or '0')
+  if pause > cur then redis.call('SET', KEYS[6], ARGV[4], 'PX', math.ceil(pause - now) + 1000) end
+end
+if redis.call('HGET', KEYS[8], d) == ARGV[7] then
+  redis.call('HDEL', KEYS[8], d)
+  redis.call('ZREM', KEYS[3], d)
   if h[1] then
-    if pause > now then redis.call('ZADD', KEYS[2], pause, ARGV[1]) else redis.call('ZADD', KEYS[1], h[2], ARGV[1]) end
+    if pause > now then redis.call('ZADD', KEYS[2], pause, d) else redis.call('ZADD', KEYS[1], h[2], d) end
   end
 end
 redis.call('LPUSH', KEYS[7], '1')
@@ -285,7 +371,8 @@ redis.call('LTRIM', KEYS[7], 0, 0)
 redis.call('PEXPIRE', KEYS[7], 60000)
 return 1`)
 
-func (o *Outbox) done(ctx context.Context, botID, chatID int64, owner, member string, chatCost int, remove bool, pauseUntil time.Time) error {
+// done finishes the call picked as pk (see doneScript).
+func (o *Outbox) done(ctx context.Context, botID int64, pk picked, chatCost int, remove bool, pauseUntil time.Time) error {
 	k := o.keys
 	rm := "0"
 	if remove {
@@ -295,9 +382,11 @@ func (o *Outbox) done(ctx context.Context, botID, chatID int64, owner, member st
 	if !pauseUntil.IsZero() {
 		pause = pauseUntil.UnixMilli()
 	}
+	chatID := pk.chatID
 	return doneScript.Run(ctx, o.rdb,
-		[]string{k.ready(botID), k.delayed(botID), k.inflight(botID), k.q(botID, chatID), k.win(botID, chatID), k.pause(botID, chatID), k.wake(botID), k.owner(botID)},
-		chatID, member, rm, pause, o.clock.Now().UnixMilli(), chatCost, owner).Err()
+		[]string{k.ready(botID), k.delayed(botID), k.inflight(botID), k.q(botID, pk.dest), k.win(botID, chatID),
+			k.pause(botID, chatID), k.wake(botID), k.owner(botID), k.heads(botID, chatID), k.count(botID, chatID)},
+		chatID, pk.member, rm, pause, o.clock.Now().UnixMilli(), chatCost, pk.owner, pk.dest).Err()
 }
 
 // reclaimScript frees destinations in flight under another token than
@@ -307,12 +396,12 @@ func (o *Outbox) done(ctx context.Context, botID, chatID int64, owner, member st
 // by the delivery rule.
 var reclaimScript = redis.NewScript(`
 local n = 0
-for _, chat in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
-  if ARGV[3] == '1' or redis.call('HGET', KEYS[3], chat) ~= ARGV[2] then
-    redis.call('ZREM', KEYS[2], chat)
-    redis.call('HDEL', KEYS[3], chat)
-    local h = redis.call('ZRANGE', ARGV[1] .. 'q:' .. chat, 0, 0, 'WITHSCORES')
-    if h[1] then redis.call('ZADD', KEYS[1], h[2], chat) end
+for _, d in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+  if ARGV[3] == '1' or redis.call('HGET', KEYS[3], d) ~= ARGV[2] then
+    redis.call('ZREM', KEYS[2], d)
+    redis.call('HDEL', KEYS[3], d)
+    local h = redis.call('ZRANGE', ARGV[1] .. 'q:' .. d, 0, 0, 'WITHSCORES')
+    if h[1] then redis.call('ZADD', KEYS[1], h[2], d) end
     n = n + 1
   end
 end

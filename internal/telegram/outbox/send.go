@@ -64,11 +64,11 @@ func (o *Outbox) sendOne(ctx context.Context, p pumpPayload, pk picked) {
 	id, cst, err := parseMember(pk.member)
 	if err != nil {
 		log.Error("outbox: dropping malformed queue entry", "error", err)
-		_ = o.done(bctx, p.BotID, pk.chatID, pk.owner, pk.member, 0, true, time.Time{})
+		_ = o.done(bctx, p.BotID, pk, 0, true, time.Time{})
 		return
 	}
 	retryLater := func(d time.Duration) {
-		if err := o.done(bctx, p.BotID, pk.chatID, pk.owner, pk.member, cst.chat, false, o.clock.Now().Add(d)); err != nil {
+		if err := o.done(bctx, p.BotID, pk, cst.chat, false, o.clock.Now().Add(d)); err != nil {
 			log.Error("outbox: requeue", "error", err)
 		}
 	}
@@ -86,11 +86,11 @@ func (o *Outbox) sendOne(ctx context.Context, p pumpPayload, pk picked) {
 	}
 	switch action {
 	case claimSkip:
-		_ = o.done(bctx, p.BotID, pk.chatID, pk.owner, pk.member, 0, true, time.Time{})
+		_ = o.done(bctx, p.BotID, pk, 0, true, time.Time{})
 		return
 	case claimUnknown:
 		log.Warn("outbox: bulk message interrupted mid-call marked unknown", "message_id", id)
-		_ = o.done(bctx, p.BotID, pk.chatID, pk.owner, pk.member, 0, true, time.Time{})
+		_ = o.done(bctx, p.BotID, pk, 0, true, time.Time{})
 		if o.hasHooks(c.Kind) {
 			o.enqueueHook(bctx, resultOf(c, interruptedOutcome, nil, 0))
 		}
@@ -208,11 +208,11 @@ func (o *Outbox) record(ctx context.Context, c claimed, pk picked, out outcome, 
 		// The row stays 'sending' and the message stays queued: the next
 		// pick resolves it by the interrupted-call rule.
 		log.Error("outbox: record outcome", "error", err)
-		_ = o.done(ctx, c.BotID, pk.chatID, pk.owner, pk.member, cst.chat, false, o.clock.Now().Add(time.Second))
+		_ = o.done(ctx, c.BotID, pk, cst.chat, false, o.clock.Now().Add(time.Second))
 		return
 	}
 	final := out.Status != "queued"
-	if err := o.done(ctx, c.BotID, pk.chatID, pk.owner, pk.member, cst.chat, final, pauseUntil); err != nil {
+	if err := o.done(ctx, c.BotID, pk, cst.chat, final, pauseUntil); err != nil {
 		log.Error("outbox: update queue", "error", err)
 	}
 	if final && hook != nil {

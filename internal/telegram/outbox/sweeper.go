@@ -77,13 +77,14 @@ func (o *Outbox) reindexStale(ctx context.Context) error {
 	type stale struct {
 		id, tenant     uuid.UUID
 		bot, chat      int64
+		thread         int
 		method         string
 		prio, chatCost int16
 		seq            int64
 	}
 	var rows []stale
 	err := o.db.InTx(ctx, func(tx pgx.Tx) error {
-		r, err := tx.Query(ctx, `SELECT id, tenant_id, bot_id, chat_id, method, priority, seq, cost FROM outbox_open_before($1, 500)`,
+		r, err := tx.Query(ctx, `SELECT id, tenant_id, bot_id, chat_id, thread_id, method, priority, seq, cost FROM outbox_open_before($1, 500)`,
 			o.clock.Now().Add(-o.opts.StaleAfter))
 		if err != nil {
 			return err
@@ -91,7 +92,7 @@ func (o *Outbox) reindexStale(ctx context.Context) error {
 		defer r.Close()
 		for r.Next() {
 			var s stale
-			if err := r.Scan(&s.id, &s.tenant, &s.bot, &s.chat, &s.method, &s.prio, &s.seq, &s.chatCost); err != nil {
+			if err := r.Scan(&s.id, &s.tenant, &s.bot, &s.chat, &s.thread, &s.method, &s.prio, &s.seq, &s.chatCost); err != nil {
 				return err
 			}
 			rows = append(rows, s)
@@ -104,7 +105,7 @@ func (o *Outbox) reindexStale(ctx context.Context) error {
 	kicked := map[int64]bool{}
 	for _, s := range rows {
 		e := entry{ID: s.id, Cost: cost{chat: int(s.chatCost), bot: methods[s.method].bot}, Priority: Priority(s.prio), Seq: s.seq}
-		if err := o.push(ctx, s.tenant, s.bot, s.chat, e); err != nil {
+		if err := o.push(ctx, s.tenant, s.bot, s.chat, s.thread, e); err != nil {
 			return fmt.Errorf("outbox: sweep: reindex: %w", err)
 		}
 		if !kicked[s.bot] {

@@ -1,0 +1,158 @@
+package outbox
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tgdesk/helpdesk/internal/tgsandbox"
+)
+
+// forum makes a forum supergroup with the bot as a topic-managing admin and
+// n topics (created directly against the sandbox); it answers the group
+// and the topics' thread ids.
+func (f *fixture) forum(n int) (tgsandbox.Chat, []int) {
+	f.t.Helper()
+	g := f.sb.CreateForumSupergroup("Staff", f.user.ID)
+	if err := f.sb.AddBotToChat(f.bot.ID, g.ID, tgsandbox.AllRights()); err != nil {
+		f.t.Fatal(err)
+	}
+	var threads []int
+	for i := range n {
+		body, _ := json.Marshal(map[string]any{"chat_id": g.ID, "name": fmt.Sprintf("topic %d", i)})
+		resp, err := http.Post(f.ts.URL+"/bot"+f.bot.Token+"/createForumTopic", "application/json", bytes.NewReader(body))
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		var out struct {
+			Ok     bool `json:"ok"`
+			Result struct {
+				MessageThreadID int `json:"message_thread_id"`
+			} `json:"result"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&out)
+		_ = resp.Body.Close()
+		if err != nil || !out.Ok {
+			f.t.Fatalf("createForumTopic: %v %+v", err, out)
+		}
+		threads = append(threads, out.Result.MessageThreadID)
+	}
+	return g, threads
+}
+
+// topicTexts are the bot's texts in one topic, in transcript order.
+func (f *fixture) topicTexts(chatID int64, thread int) []string {
+	var out []string
+	for _, e := range f.sb.Transcript(chatID) {
+		if e.SenderKind == "bot" && e.Text != "" && e.ThreadID == int64(thread) {
+			out = append(out, e.Text)
+		}
+	}
+	return out
+}
+
+// Order is per destination (chat, topic): messages to different topics of
+// one group are in flight together, each topic's messages in order; the
+// group's budget is still one (no 429 from the sandbox's real limits).
+func TestTopicsOfOneGroupInFlightTogether(t *testing.T) {
+	f := newFixture(t, fixtureOpts{clock: newFastClock(30), clockRate: 30})
+	g, threads := f.forum(4)
+	f.sb.SetLimits(tgsandbox.DefaultLimits()) // after the topics, which the outbox did not count
+	f.sb.SetLatency(f.bot.ID, "sendMessage", 30*time.Millisecond)
+	want := map[int][]string{}
+	for i := range 4 {
+		for _, th := range threads {
+			s := fmt.Sprintf("t%d m%d", th, i)
+			m := f.text(g.ID, s, Live)
+			m.ThreadID = th
+			f.enqueue(m)
+			want[th] = append(want[th], s)
+		}
+	}
+	eventually(t, 20*time.Second, "16 topic messages", func() bool { return len(f.botTexts(g.ID)) >= 16 })
+	for _, th := range threads {
+		if got := f.topicTexts(g.ID, th); !slices.Equal(got, want[th]) {
+			t.Errorf("topic %d order:\n got %q\nwant %q", th, got, want[th])
+		}
+	}
+	if m := f.rec.maxInflight.Load(); m < 2 {
+		t.Errorf("at most %d call in flight into the group: topics did not go together", m)
+	}
+	for _, c := range f.rec.snapshot() {
+		if c.status == 429 {
+			t.Fatalf("the outbox triggered a 429 itself: %+v", c)
+		}
+	}
+}
+
+// With one destination per topic, priority still holds across a group's
+// topics while its window is short: an icon edit in one topic does not take
+// a slot while another topic's relays wait (in flight or for the window).
+func TestLowerPriorityWaitsForOtherTopicsWhenBudgetShort(t *testing.T) {
+	f := newFixture(t, fixtureOpts{clock: newFastClock(30), clockRate: 30})
+	g, threads := f.forum(2)
+	f.sb.SetLimits(tgsandbox.DefaultLimits()) // after the topics, which the outbox did not count
+	want := texts("live", 24)
+	for _, s := range want {
+		m := f.text(g.ID, s, Live)
+		m.ThreadID = threads[0]
+		f.enqueue(m)
+	}
+	icon := Message{TenantID: f.tenant, BotID: f.bot.ID, ChatID: g.ID, ThreadID: threads[1], Method: "editForumTopic",
+		Params: []byte(`{"name":"renamed"}`), Priority: Icon, Kind: "test"}
+	id := f.enqueue(icon)
+	eventually(t, 30*time.Second, "icon edit and relays", func() bool {
+		return f.row(id).Status == "sent" && len(f.topicTexts(g.ID, threads[0])) >= 24
+	})
+	if got := f.topicTexts(g.ID, threads[0]); !slices.Equal(got, want) {
+		t.Fatalf("topic order:\n got %q\nwant %q", got, want)
+	}
+	calls := f.rec.snapshot()
+	iconAt := slices.IndexFunc(calls, func(c call) bool { return c.method == "editForumTopic" })
+	lastLive := -1
+	for i, c := range calls {
+		if c.method == "sendMessage" {
+			lastLive = i
+		}
+		if c.status == 429 {
+			t.Fatalf("the outbox triggered a 429 itself: %+v", c)
+		}
+	}
+	if iconAt < lastLive {
+		t.Fatalf("the icon edit (call %d) went before the last relay (call %d) while the window was short", iconAt, lastLive)
+	}
+}
+
+// A 429 from one topic pauses the whole group: no call goes to any of its
+// topics before retry_after has passed.
+func TestTopic429PausesTheWholeGroup(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	g, threads := f.forum(2)
+	if err := f.sb.FailNext(tgsandbox.Fault{BotID: f.bot.ID, Method: "sendMessage", Times: 1, Code: 429, RetryAfter: 1}); err != nil {
+		t.Fatal(err)
+	}
+	first := f.text(g.ID, "first", Live)
+	first.ThreadID = threads[0]
+	id := f.enqueue(first)
+	eventually(t, 5*time.Second, "the 429", func() bool { return f.row(id).Throttled == 1 })
+	other := f.text(g.ID, "other topic", Live)
+	other.ThreadID = threads[1]
+	f.enqueue(other)
+	eventually(t, 10*time.Second, "both sent", func() bool { return len(f.botTexts(g.ID)) >= 2 })
+	var at429 time.Time
+	for _, c := range f.rec.snapshot() {
+		switch {
+		case c.method == "sendMessage" && c.status == 429:
+			at429 = c.at
+		case c.method == "sendMessage" && strings.Contains(c.body, "other topic"):
+			if gap := c.at.Sub(at429); gap < time.Second {
+				t.Fatalf("another topic of the group was called %s after a 429 with retry_after 1", gap)
+			}
+		}
+	}
+}
