@@ -22,6 +22,8 @@ import (
 //	helpdesk:tg:dq:<bot>:<chat>         "a drain is queued" marker (PX pendingTTL), see docs/webhooks.md
 //	helpdesk:tg:fail:<bot>:<chat>       HASH update_id -> failed attempts
 //	helpdesk:tg:dead                    LIST of updates given up on (capped)
+//	helpdesk:tg:wm:<bot>                the bot's update_id watermark: every id up to it has arrived (or was given up on)
+//	helpdesk:tg:ooo:<bot>               ZSET of ids that arrived above a gap, scored by update_id, member "<arrival ms>:<id>"
 const (
 	keyPrefix = "helpdesk:tg:"
 	indexKey  = keyPrefix + "mbx"
@@ -34,6 +36,8 @@ func mailboxKey(bot, chat int64) string { return fmt.Sprintf("%smb:%d:%d", keyPr
 func lockKey(bot, chat int64) string    { return fmt.Sprintf("%slock:%d:%d", keyPrefix, bot, chat) }
 func failKey(bot, chat int64) string    { return fmt.Sprintf("%sfail:%d:%d", keyPrefix, bot, chat) }
 func pendingKey(bot, chat int64) string { return fmt.Sprintf("%sdq:%d:%d", keyPrefix, bot, chat) }
+func watermarkKey(bot int64) string     { return fmt.Sprintf("%swm:%d", keyPrefix, bot) }
+func aboveGapKey(bot int64) string      { return fmt.Sprintf("%sooo:%d", keyPrefix, bot) }
 
 // pendingTTL bounds a "drain queued" marker whose drain never ran (a worker
 // killed between taking the task and clearing the marker): after it, the
@@ -84,12 +88,37 @@ func parseMember(s string) (mailbox, error) {
 // after a 503 (a failed enqueue) then enqueues the drain that was missing.
 //
 // Result: bit 0 = filed (new update), bit 1 = the caller must enqueue a drain.
+//
+// Telegram numbers a bot's updates sequentially (one sequence for all its
+// chats), so the script also keeps the bot's watermark: the highest
+// update_id up to which every update has arrived. An update that arrives
+// right above it moves it on (and over the ids already waiting above it); one
+// that arrives above a gap is noted with its arrival time (Redis TIME, one
+// clock for every process). A drain uses it to wait briefly for a gap below
+// its head (see gapScript).
 var acceptScript = redis.NewScript(`
 local filed = 0
 if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then
 	redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
 	redis.call('SADD', KEYS[3], ARGV[4])
 	filed = 1
+	local id = tonumber(ARGV[2])
+	local wm = tonumber(redis.call('GET', KEYS[5]) or (id - 1))
+	if id == wm + 1 then
+		wm = id
+		while true do
+			local h = redis.call('ZRANGE', KEYS[6], 0, 0, 'WITHSCORES')
+			if not h[1] or tonumber(h[2]) > wm + 1 then break end
+			redis.call('ZREM', KEYS[6], h[1])
+			if tonumber(h[2]) == wm + 1 then wm = wm + 1 end
+		end
+		redis.call('SET', KEYS[5], wm, 'EX', ARGV[1])
+	elseif id > wm + 1 then
+		local t = redis.call('TIME')
+		redis.call('ZADD', KEYS[6], id, (t[1] * 1000 + math.floor(t[2] / 1000)) .. ':' .. id)
+		redis.call('EXPIRE', KEYS[6], ARGV[1])
+		redis.call('SET', KEYS[5], wm, 'EX', ARGV[1])
+	end
 elseif redis.call('ZCARD', KEYS[2]) == 0 then
 	return 0
 end
@@ -103,12 +132,72 @@ return filed`)
 // that enqueue fails).
 func accept(ctx context.Context, rdb redis.Scripter, m mailbox, updateID int64, raw []byte, seenTTL time.Duration) (filed, drain bool, err error) {
 	n, err := acceptScript.Run(ctx, rdb,
-		[]string{seenKey(m.BotID, updateID), mailboxKey(m.BotID, m.ChatID), indexKey, pendingKey(m.BotID, m.ChatID)},
+		[]string{seenKey(m.BotID, updateID), mailboxKey(m.BotID, m.ChatID), indexKey, pendingKey(m.BotID, m.ChatID),
+			watermarkKey(m.BotID), aboveGapKey(m.BotID)},
 		int64(seenTTL/time.Second), updateID, raw, m.member(), pendingTTL.Milliseconds()).Int()
 	if err != nil {
 		return false, false, fmt.Errorf("mailbox: accept: %w", err)
 	}
 	return n&1 != 0, n&2 != 0, nil
+}
+
+// headScript answers the mailbox's lowest update {member, update_id, wait}
+// ({} when empty), where wait (ms) is how long a drain should still wait
+// before handling it because a lower update of the bot has not arrived.
+// Telegram delivers over up to max_connections parallel requests, so update
+// N of a chat can arrive after N+1; as long as some id below the head has
+// not arrived, it may be this chat's. Which chat a missing id belongs to is
+// not knowable, so any gap below the head counts, but only for ARGV[1] ms
+// after the first update above it arrived: then the gap is given up on
+// (filtered update kinds, an update Telegram dropped, a delivery still
+// failing) and the watermark moves over it, so a gap delays at most that
+// long once. Reading the head in the same script matters: an update that
+// fills the gap is filed atomically with the watermark, so when there is no
+// gap below the head, no lower update of the chat can still come in.
+var headScript = redis.NewScript(`
+local h = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+if not h[1] then return {} end
+local head = tonumber(h[2])
+local wm = tonumber(redis.call('GET', KEYS[1]) or '-1')
+if wm < 0 or head <= wm + 1 then return {h[1], h[2], 0} end
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local wait = 0
+while wm + 1 < head do
+	local g = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+	if not g[1] then break end
+	local id = tonumber(g[2])
+	local at = tonumber(string.match(g[1], '^(%d+):'))
+	if id > wm + 1 and now - at < tonumber(ARGV[1]) then
+		wait = at + tonumber(ARGV[1]) - now
+		break
+	end
+	redis.call('ZREM', KEYS[2], g[1])
+	if id > wm then wm = id end
+end
+redis.call('SET', KEYS[1], wm, 'KEEPTTL')
+return {h[1], h[2], wait}`)
+
+// headAfterGap is head for a drain that waits up to bound for a missing
+// lower update_id of the bot (see headScript); wait > 0 means look again
+// after it.
+func headAfterGap(ctx context.Context, rdb redis.Scripter, m mailbox, bound time.Duration) (raw string, updateID int64, wait time.Duration, ok bool, err error) {
+	res, err := headScript.Run(ctx, rdb, []string{watermarkKey(m.BotID), aboveGapKey(m.BotID), mailboxKey(m.BotID, m.ChatID)},
+		bound.Milliseconds()).Slice()
+	if err != nil {
+		return "", 0, 0, false, fmt.Errorf("mailbox: head: %w", err)
+	}
+	if len(res) != 3 {
+		return "", 0, 0, false, nil
+	}
+	raw, _ = res[0].(string)
+	score, _ := res[1].(string)
+	updateID, err = strconv.ParseInt(score, 10, 64)
+	if err != nil {
+		return "", 0, 0, false, fmt.Errorf("mailbox: head: bad score %q", score)
+	}
+	w, _ := res[2].(int64)
+	return raw, updateID, time.Duration(w) * time.Millisecond, true, nil
 }
 
 // clearScript deletes the "drain queued" marker (a script because the

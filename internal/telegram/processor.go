@@ -39,8 +39,13 @@ type ProcessorOptions struct {
 	// DialogGrace is how long an expired dialog is remembered so the next
 	// message gets the timeout text (default 7 days).
 	DialogGrace time.Duration
-	Clock       clock.Clock
-	Logger      *slog.Logger
+	// GapWait bounds how long a drain waits for a missing lower update_id of
+	// the bot before handling its head (default 100 ms; negative: never).
+	// Telegram delivers over parallel connections, so a chat's update N can
+	// arrive after N+1; see docs/webhooks.md, "Order".
+	GapWait time.Duration
+	Clock   clock.Clock
+	Logger  *slog.Logger
 }
 
 // Processor drains mailboxes and dispatches updates to features.
@@ -81,6 +86,9 @@ func NewProcessor(d *db.DB, rdb redis.UniversalClient, q Enqueuer, sender Sender
 	}
 	if opts.DialogGrace <= 0 {
 		opts.DialogGrace = 7 * 24 * time.Hour
+	}
+	if opts.GapWait == 0 {
+		opts.GapWait = 100 * time.Millisecond
 	}
 	if opts.Clock == nil {
 		opts.Clock = clock.Real{}
@@ -191,9 +199,33 @@ func (p *Processor) drainHeld(ctx context.Context, lease *redisconn.Lease, m mai
 		if err := context.Cause(hctx); err != nil {
 			return n, err
 		}
-		raw, updateID, ok, err := head(hctx, p.rdb, m)
+		var raw string
+		var updateID int64
+		var ok bool
+		var wait time.Duration
+		var err error
+		if p.opts.GapWait > 0 {
+			raw, updateID, wait, ok, err = headAfterGap(hctx, p.rdb, m, p.opts.GapWait)
+		} else {
+			raw, updateID, ok, err = head(hctx, p.rdb, m)
+		}
 		if err != nil || !ok {
 			return n, err
+		}
+		// A lower update of the bot has not arrived yet: it may be this
+		// chat's, in which case it lands in the mailbox before this head.
+		// Wait (bounded: the gap is given up on after GapWait) and look at
+		// the head again.
+		if wait > 0 {
+			t := time.NewTimer(min(wait, gapPoll))
+			select {
+			case <-t.C:
+			case <-hctx.Done():
+				t.Stop()
+				return n, context.Cause(hctx)
+			}
+			n--
+			continue
 		}
 		if herr := p.handle(hctx, m, raw); herr != nil {
 			return n, p.handleFailed(hctx, m, raw, updateID, herr)
@@ -231,6 +263,9 @@ func (p *Processor) handleFailed(ctx context.Context, m mailbox, raw string, upd
 }
 
 var errPermanent = errors.New("permanent")
+
+// gapPoll is how often a drain waiting for a gap looks whether it closed.
+const gapPoll = 5 * time.Millisecond
 
 // handle records and dispatches one update.
 func (p *Processor) handle(ctx context.Context, m mailbox, raw string) error {
