@@ -25,12 +25,15 @@ type storedMsg struct {
 	ThreadID       *int
 }
 
-// messageBySource finds a stored message by the Telegram message it came from.
+// messageBySource finds a stored message by the Telegram message it came
+// from, locking it: an edit and the result hook that records the copy's id
+// (onRelayIn, onRelayOut) take turns, so an edit that comes before the copy's
+// id is known is applied by the hook (editAfterCopy) and never lost.
 func messageBySource(ctx context.Context, tx pgx.Tx, source string) (*storedMsg, error) {
 	var m storedMsg
 	err := tx.QueryRow(ctx, `SELECT m.id, m.direction, m.kind, m.user_message_id, m.staff_chat_id, m.staff_message_id, tp.thread_id
 		FROM support_messages m JOIN support_tickets t ON t.id = m.ticket_id
-		LEFT JOIN support_topics tp ON tp.id = t.topic_id WHERE m.source = $1`, source).
+		LEFT JOIN support_topics tp ON tp.id = t.topic_id WHERE m.source = $1 FOR UPDATE OF m`, source).
 		Scan(&m.ID, &m.Direction, &m.Kind, &m.UserMessageID, &m.StaffChatID, &m.StaffMessageID, &m.ThreadID)
 	if db.IsNotFound(err) {
 		return nil, nil
@@ -112,4 +115,28 @@ func (s *Service) staffEdit(ctx context.Context, in *telegram.Inbound, kind stri
 		return fmt.Errorf("support: agent edit: %w", err)
 	}
 	return nil
+}
+
+// editAfterCopy runs in a relay's result hook once the copy's id is
+// recorded (the row locked by the UPDATE that recorded it): if the message
+// was edited meanwhile, the edit could not be applied (no copy id yet), so
+// the copy is edited now with the stored text. If the copy was made after
+// the edit it already shows the new text and Telegram answers "message is
+// not modified": harmless. Media from the person is not re-posted as
+// "✏️ Edited" (a copy made after the edit already carries the caption).
+func (s *Service) editAfterCopy(ctx context.Context, tx pgx.Tx, r outbox.Result, msgID uuid.UUID, copyID int64, kind, text string, out bool) error {
+	om := outbox.Message{TenantID: r.TenantID, BotID: r.BotID, ChatID: r.ChatID, Priority: outbox.Live,
+		Kind: kindEdit, Ref: msgID.String(), IdempotencyKey: fmt.Sprintf("support:edit:%s:after-copy", msgID)}
+	switch {
+	case kind == "text":
+		om.Method = "editMessageText"
+		om.Params = params(map[string]any{"message_id": copyID, "text": text})
+	case out && text != "":
+		om.Method = "editMessageCaption"
+		om.Params = params(map[string]any{"message_id": copyID, "caption": text})
+	default:
+		return nil
+	}
+	_, err := s.enqueueTx(ctx, tx, om)
+	return err
 }

@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/hibiken/asynq"
 
+	"github.com/tgdesk/helpdesk/internal/platform/queue"
 	"github.com/tgdesk/helpdesk/internal/support"
 	"github.com/tgdesk/helpdesk/internal/telegram"
 	"github.com/tgdesk/helpdesk/internal/tgsandbox"
@@ -134,4 +136,57 @@ func TestUncopyableContentIsNotedAndKept(t *testing.T) {
 		AND direction = 'in' AND raw IS NOT NULL AND (kind = 'giveaway' OR text = 'lost?')`, d.tenant).Scan(&n); err != nil || n != 2 {
 		t.Fatalf("stored with raw: %d %v, want 2", n, err)
 	}
+}
+
+// An agent edits a reply after its copy reached the person but before the
+// copy's id was recorded (the relay's result hook has not run: its queue is
+// paused here). The edit cannot be applied then; the hook applies it when
+// it records the copy, so the person ends up with the edited text.
+func TestAgentEditBeforeTheCopyIsRecorded(t *testing.T) {
+	d := newDesk(t, deskOpts{})
+	d.bindGroup()
+	olga := d.agent("Olga", "olga")
+	user := d.sb.CreateUser("Lena", "")
+	if _, err := d.sb.SendText(user.ID, d.bot.ID, "hello"); err != nil {
+		t.Fatal(err)
+	}
+	var thread int64
+	eventually(t, 30*time.Second, "the topic", func() bool {
+		tps := d.liveTopics()
+		if len(tps) == 1 && contains(d.topicTexts(tps[0].ID), "hello") {
+			thread = tps[0].ID
+			return true
+		}
+		return false
+	})
+	insp := asynq.NewInspector(env.Redis.Asynq)
+	defer insp.Close()
+	if err := insp.PauseQueue(queue.Default); err != nil { // result hooks run there
+		t.Fatal(err)
+	}
+	paused := true
+	defer func() {
+		if paused {
+			_ = insp.UnpauseQueue(queue.Default)
+		}
+	}()
+	reply := d.say(olga.ID, thread, "Hi, whcih plan?")
+	eventually(t, 30*time.Second, "the reply", func() bool { return contains(d.userGot(user.ID), "whcih plan?") })
+	if err := d.sb.EditMessage(olga.ID, d.group.ID, reply.MessageID, "Hi, which plan?"); err != nil {
+		t.Fatal(err)
+	}
+	// The edit is handled (stored) while the copy's id is still unknown.
+	eventually(t, 30*time.Second, "the edit stored", func() bool {
+		var text string
+		_ = env.Owner.QueryRow(context.Background(), `SELECT coalesce(text, '') FROM support_messages
+			WHERE tenant_id = $1 AND direction = 'out' AND edited_at IS NOT NULL`, d.tenant).Scan(&text)
+		return text == "Hi, which plan?"
+	})
+	if err := insp.UnpauseQueue(queue.Default); err != nil {
+		t.Fatal(err)
+	}
+	paused = false
+	eventually(t, 30*time.Second, "the person's copy edited", func() bool {
+		return contains(d.userGot(user.ID), "which plan?") && !contains(d.userGot(user.ID), "whcih")
+	})
 }

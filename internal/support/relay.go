@@ -231,7 +231,13 @@ func (s *Service) relayIntoTopic(ctx context.Context, tenantID uuid.UUID, tx pgx
 	switch topic.State {
 	case "creating":
 		if now.Sub(topic.UpdatedAt) > s.opts.CreateRetryAfter {
-			// The creation failed or its result was lost: ask again.
+			// The creation failed, was never asked for (the person's topic
+			// budget) or its result was lost: ask again. One that is only
+			// waiting for the group's budget (a flood) is not asked twice.
+			waiting, err := outbox.InFlightTx(ctx, tx, topic.BotID, topicKey(topic))
+			if err != nil || waiting {
+				return err
+			}
 			return s.recreateTopic(ctx, tenantID, tx, topic, now)
 		}
 		return nil // the topic-created hook relays the pending messages
@@ -343,13 +349,18 @@ func (s *Service) askTopic(ctx context.Context, tenantID uuid.UUID, tx pgx.Tx, t
 	}
 	m := outbox.Message{TenantID: tenantID, BotID: topic.BotID, ChatID: topic.StaffChatID,
 		Method: "createForumTopic", Params: params(p), Priority: outbox.Topic, Kind: kindTopic,
-		Ref: fmt.Sprintf("%s:%d", topic.ID, topic.Generation), IdempotencyKey: fmt.Sprintf("support:topic:%s:%d", topic.ID, topic.Generation)}
+		Ref: fmt.Sprintf("%s:%d", topic.ID, topic.Generation), IdempotencyKey: topicKey(topic)}
 	if tx != nil {
 		_, err = s.enqueueTx(ctx, tx, m)
 	} else {
 		_, err = s.ob.Enqueue(ctx, m)
 	}
 	return err
+}
+
+// topicKey is the idempotency key of a topic generation's creation.
+func topicKey(topic *topicRow) string {
+	return fmt.Sprintf("support:topic:%s:%d", topic.ID, topic.Generation)
 }
 
 // onTopicCreated records the new thread, posts the header and relays the
@@ -412,9 +423,14 @@ func (s *Service) onRelayIn(ctx context.Context, r outbox.Result) error {
 	return s.inTenant(ctx, r.TenantID, func(tx pgx.Tx) error {
 		switch {
 		case r.Status == "sent" && len(r.MessageIDs) > 0:
-			_, err := tx.Exec(ctx, `UPDATE support_messages SET relay = 'sent', staff_chat_id = $2, staff_message_id = $3
-				WHERE id = $1`, msgID, r.ChatID, r.MessageIDs[0])
-			return err
+			var edited bool
+			var kind, text string
+			err := tx.QueryRow(ctx, `UPDATE support_messages SET relay = 'sent', staff_chat_id = $2, staff_message_id = $3
+				WHERE id = $1 RETURNING edited_at IS NOT NULL, kind, coalesce(text, '')`, msgID, r.ChatID, r.MessageIDs[0]).Scan(&edited, &kind, &text)
+			if err != nil || !edited {
+				return ignoreNotFound(err)
+			}
+			return s.editAfterCopy(ctx, tx, r, msgID, r.MessageIDs[0], kind, text, false)
 		case r.ThreadNotFound():
 			var topicID uuid.UUID
 			if err := tx.QueryRow(ctx, `SELECT t.topic_id FROM support_messages m JOIN support_tickets t ON t.id = m.ticket_id
@@ -462,8 +478,14 @@ func (s *Service) onRelayOut(ctx context.Context, r outbox.Result) error {
 	}
 	return s.inTenant(ctx, r.TenantID, func(tx pgx.Tx) error {
 		if r.Status == "sent" && len(r.MessageIDs) > 0 {
-			_, err := tx.Exec(ctx, `UPDATE support_messages SET relay = 'sent', user_message_id = $2 WHERE id = $1`, msgID, r.MessageIDs[0])
-			return err
+			var edited bool
+			var kind, text string
+			err := tx.QueryRow(ctx, `UPDATE support_messages SET relay = 'sent', user_message_id = $2 WHERE id = $1
+				RETURNING edited_at IS NOT NULL, kind, coalesce(text, '')`, msgID, r.MessageIDs[0]).Scan(&edited, &kind, &text)
+			if err != nil || !edited {
+				return ignoreNotFound(err)
+			}
+			return s.editAfterCopy(ctx, tx, r, msgID, r.MessageIDs[0], kind, text, true)
 		}
 		if err := setRelay(ctx, tx, msgID, "failed"); err != nil {
 			return err
@@ -554,4 +576,12 @@ func headerText(c contactCard, recreated bool) string {
 	b.WriteString("\nReply in this topic to answer; start a message with // for an internal note; /close resolves.\n" +
 		"Commands: /reopen, /assign @username, /note text, /t name (saved reply), /history, /ban, /unban.")
 	return b.String()
+}
+
+// ignoreNotFound treats a row that is gone as nothing to do.
+func ignoreNotFound(err error) error {
+	if db.IsNotFound(err) {
+		return nil
+	}
+	return err
 }

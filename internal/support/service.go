@@ -81,7 +81,9 @@ type Options struct {
 	// flood the staff group with topics.
 	TopicCreatesPerHour int64
 	// CreateRetryAfter: a topic still being created after this long is
-	// asked for again on the person's next message (default 2 min).
+	// asked for again on the person's next message (default 2 min), unless
+	// its createForumTopic is still under way in the outbox (waiting for the
+	// group's budget in a flood, or its result hook not yet run).
 	CreateRetryAfter time.Duration
 	// Surveys is the survey engine (*survey.Service); without it no CSAT
 	// is asked.

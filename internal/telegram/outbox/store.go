@@ -306,3 +306,23 @@ func (o *Outbox) paidBroadcast(ctx context.Context, tenantID uuid.UUID, botID in
 	o.paid.mu.Unlock()
 	return paid, nil
 }
+
+// InFlightTx reports whether the message recorded under an idempotency key
+// of a bot is still under way: queued, being sent, or sent with its result
+// hooks not yet run. A feature that asks for something again after a while
+// (support: a topic creation whose result did not come) checks it first, so
+// a call that is only waiting for its budget is not asked for twice. tx is
+// a db.InTenant transaction of the message's tenant.
+func InFlightTx(ctx context.Context, tx pgx.Tx, botID int64, idempotencyKey string) (bool, error) {
+	var open bool
+	err := tx.QueryRow(ctx, `SELECT status IN ('queued', 'sending') OR hook_result IS NOT NULL
+		FROM outbox_messages WHERE tenant_id = app_tenant() AND bot_id = $1 AND idempotency_key = $2`,
+		botID, idempotencyKey).Scan(&open)
+	if db.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("outbox: in flight: %w", err)
+	}
+	return open, nil
+}
