@@ -120,3 +120,47 @@ func inlineButtons(e tgsandbox.Entry) map[string]string {
 }
 
 var jsonUnmarshal = json.Unmarshal
+
+// A request resolved, reopened with /reopen (the same ticket) and resolved
+// again is told and closed again (the notice and closeForumTopic are keyed
+// by the resolution, not the ticket) but rated once: the person is not asked a second time, and the
+// first question still takes the answer, posted once in the topic.
+func TestCSATNotAskedAgainOnReResolve(t *testing.T) {
+	d := newDesk(t, deskOpts{settings: `{"support": {"csat": true}}`})
+	d.bindGroup()
+	agent := d.agent("Olga", "olga")
+	user, thread := d.openTopic("Nina", "the app crashes")
+	d.say(agent.ID, thread, "Please update to 2.1")
+	d.say(agent.ID, thread, "/close")
+	q := d.botMessage(user.ID, "Please rate our support from 1 to 5.")
+	d.say(agent.ID, thread, "/reopen")
+	eventually(t, 30*time.Second, "reopened", func() bool { return d.onlyTicket().Status != "resolved" })
+	d.say(agent.ID, thread, "/close")
+	eventually(t, 30*time.Second, "resolved again", func() bool { return d.onlyTicket().Status == "resolved" })
+	eventually(t, 30*time.Second, "the second resolved notice", func() bool { return count(d.userGot(user.ID), "resolved") >= 2 })
+	eventually(t, 30*time.Second, "the topic closed again", func() bool {
+		for _, tp := range d.sb.Topics(d.group.ID) {
+			if tp.ID == thread {
+				return tp.Closed
+			}
+		}
+		return false
+	})
+	// The rating question would have been queued right after the notice.
+	var five string
+	for label, data := range inlineButtons(q) {
+		if label == "5" {
+			five = data
+		}
+	}
+	if _, err := d.sb.PressButton(user.ID, d.bot.ID, q.MessageID, five); err != nil {
+		t.Fatal(err)
+	}
+	d.waitTopic(thread, "⭐ 5/5")
+	if n := count(d.userGot(user.ID), "Please rate our support"); n != 1 {
+		t.Fatalf("the person was asked %d times for one request, want once", n)
+	}
+	if n := count(d.topicTexts(thread), "⭐ 5/5"); n != 1 {
+		t.Fatalf("the rating was posted %d times, want once", n)
+	}
+}

@@ -126,7 +126,7 @@ func (s *Service) staffEdit(ctx context.Context, in *telegram.Inbound, kind stri
 // "✏️ Edited" (a copy made after the edit already carries the caption).
 func (s *Service) editAfterCopy(ctx context.Context, tx pgx.Tx, r outbox.Result, msgID uuid.UUID, copyID int64, kind, text string, out bool) error {
 	om := outbox.Message{TenantID: r.TenantID, BotID: r.BotID, ChatID: r.ChatID, Priority: outbox.Live,
-		Kind: kindEdit, Ref: msgID.String(), IdempotencyKey: fmt.Sprintf("support:edit:%s:after-copy", msgID)}
+		Kind: kindEdit, Ref: msgID.String(), IdempotencyKey: fmt.Sprintf("support:edit:%s:after-copy:%d", msgID, copyID)}
 	switch {
 	case kind == "text":
 		om.Method = "editMessageText"

@@ -167,7 +167,9 @@ func (s *Service) Resolve(ctx context.Context, tenantID, ticketID uuid.UUID) err
 		if chatID != 0 {
 			text := s.texts.Text(ctx, tenantID, TextResolved, card.Language, map[string]string{"ticket_no": strconv.FormatInt(no, 10)})
 			notice = func() error {
-				return s.notify(ctx, tenantID, botID, chatID, text, "support:resolved:"+ticketID.String())
+				// Keyed by the resolution: a ticket reopened (/reopen) and
+				// resolved again is told again.
+				return s.notify(ctx, tenantID, botID, chatID, text, fmt.Sprintf("support:resolved:%s:%d", ticketID, now.UnixNano()))
 			}
 		}
 		if topicID == nil {
@@ -185,7 +187,7 @@ func (s *Service) Resolve(ctx context.Context, tenantID, ticketID uuid.UUID) err
 		}
 		_, err = s.enqueueTx(ctx, tx, outbox.Message{TenantID: tenantID, BotID: botID, ChatID: topic.StaffChatID,
 			ThreadID: *topic.ThreadID, Method: "closeForumTopic", Priority: outbox.Topic, Kind: kindState,
-			Ref: topic.ID.String(), IdempotencyKey: "support:close:" + ticketID.String()})
+			Ref: topic.ID.String(), IdempotencyKey: fmt.Sprintf("support:close:%s:%d", ticketID, now.UnixNano())})
 		return err
 	})
 	if err != nil {
