@@ -35,7 +35,7 @@ func (o *Outbox) EnqueueTx(ctx context.Context, tx pgx.Tx, m Message) (uuid.UUID
 	// Noted before the commit, so that the sweeper knows the message exists
 	// even if the process dies between the commit and AfterCommit.
 	p := pendingEntry{TenantID: m.TenantID, BotID: m.BotID, ChatID: m.ChatID, ThreadID: m.ThreadID,
-		entry: entry{ID: id, Cost: row.Cost, Priority: m.Priority, Seq: seq}}
+		entry: entry{ID: id, Cost: row.Cost, Priority: m.Priority, Seq: seq, Own: methods[m.Method].own}}
 	_, err = o.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
 		pipe.HSet(ctx, o.keys.pending(), id.String(), p.encode())
 		pipe.ZAdd(ctx, o.keys.pendingAt(), redis.Z{Score: float64(o.clock.Now().UnixMilli()), Member: id.String()})
@@ -206,16 +206,20 @@ type pendingEntry struct {
 	entry
 }
 
-// encode: tenant|bot|chat|id|chatCost|botCost|priority|seq|thread (entries
-// written before destinations had threads have no thread field: 0).
+// encode: tenant|bot|chat|id|chatCost|botCost|priority|seq|thread|own
+// (entries written before destinations had threads end after seq).
 func (p pendingEntry) encode() string {
-	return fmt.Sprintf("%s|%d|%d|%s|%d|%d|%d|%d|%d", p.TenantID, p.BotID, p.ChatID, p.ID, p.Cost.chat, p.Cost.bot, p.Priority, p.Seq, p.ThreadID)
+	own := 0
+	if p.Own {
+		own = 1
+	}
+	return fmt.Sprintf("%s|%d|%d|%s|%d|%d|%d|%d|%d|%d", p.TenantID, p.BotID, p.ChatID, p.ID, p.Cost.chat, p.Cost.bot, p.Priority, p.Seq, p.ThreadID, own)
 }
 
 func parsePending(s string) (pendingEntry, error) {
 	f := strings.Split(s, "|")
 	bad := fmt.Errorf("outbox: bad pending entry %q", s)
-	if len(f) != 8 && len(f) != 9 {
+	if len(f) != 8 && len(f) != 10 {
 		return pendingEntry{}, bad
 	}
 	var p pendingEntry
@@ -237,12 +241,12 @@ func parsePending(s string) (pendingEntry, error) {
 	p.BotID, p.ChatID = n[0], n[1]
 	p.Cost = cost{chat: int(n[2]), bot: int(n[3])}
 	p.Priority, p.Seq = Priority(n[4]), n[5]
-	if len(f) == 9 {
+	if len(f) == 10 {
 		t, perr := strconv.Atoi(f[8])
-		if perr != nil || t < 0 {
+		if perr != nil || t < 0 || (f[9] != "0" && f[9] != "1") {
 			return pendingEntry{}, bad
 		}
-		p.ThreadID = t
+		p.ThreadID, p.Own = t, f[9] == "1"
 	}
 	if !p.Priority.valid() || p.BotID <= 0 {
 		return pendingEntry{}, bad

@@ -17,6 +17,7 @@ type methodSpec struct {
 	bot    int    // fixed bot cost
 	listOf string // parameter whose length is the cost (media, message_ids)
 	paid   bool   // takes allow_paid_broadcast
+	own    bool   // ordered against nothing: a destination of its own
 }
 
 func (s methodSpec) costOf(params json.RawMessage) cost {
@@ -67,8 +68,8 @@ var methods = map[string]methodSpec{
 	"deleteMessages":         editSpec,
 	"setMessageReaction":     editSpec,
 	"unpinChatMessage":       editSpec,
-	"pinChatMessage":         {chat: 1, bot: 1}, // posts a service message
-	"createForumTopic":       {chat: 1, bot: 1},
+	"pinChatMessage":         {chat: 1, bot: 1},            // posts a service message
+	"createForumTopic":       {chat: 1, bot: 1, own: true}, // a new conversation
 	"editForumTopic":         topicSpec,
 	"closeForumTopic":        topicSpec,
 	"reopenForumTopic":       topicSpec,

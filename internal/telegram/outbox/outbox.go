@@ -270,7 +270,7 @@ func (o *Outbox) Enqueue(ctx context.Context, m Message) (uuid.UUID, error) {
 	if status != "queued" && status != "sending" {
 		return id, nil // an idempotent repeat of a finished message
 	}
-	e := entry{ID: id, Cost: row.Cost, Priority: m.Priority, Seq: seq}
+	e := entry{ID: id, Cost: row.Cost, Priority: m.Priority, Seq: seq, Own: methods[m.Method].own}
 	if err := o.index(ctx, m.TenantID, m.BotID, m.ChatID, m.ThreadID, e); err != nil {
 		return id, err
 	}

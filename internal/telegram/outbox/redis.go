@@ -13,7 +13,8 @@ import (
 
 // Redis layout, per bot B (prefix ob:b:B:). The ordering unit is a
 // destination: a chat, or one forum topic of a chat ("CHAT:THREAD"; thread 0
-// is plain "CHAT"). Order and in-flight are per destination; budgets and 429
+// is plain "CHAT"), or one call ordered against nothing ("CHAT/ID": topic
+// creations). Order and in-flight are per destination; budgets and 429
 // pauses are per chat, shared by all the chat's destinations:
 //
 //	q:DEST    zset  queued messages of a destination, member "id|chatCost|botCost",
@@ -56,10 +57,22 @@ func dest(chatID int64, threadID int) string {
 
 // destChat is the chat of a destination.
 func destChat(d string) (int64, error) {
-	if i := strings.IndexByte(d, ':'); i >= 0 {
+	if i := strings.IndexAny(d, ":/"); i >= 0 {
 		d = d[:i]
 	}
 	return strconv.ParseInt(d, 10, 64)
+}
+
+// destOf is an entry's destination: its chat or topic, or a destination of
+// its own for calls that are ordered against nothing (a topic creation
+// starts a new conversation), so that such calls into one group need not
+// wait for each other's round trips.
+func destOf(chatID int64, threadID int, e entry) string {
+	d := dest(chatID, threadID)
+	if e.Own {
+		d += "/" + e.ID.String()
+	}
+	return d
 }
 func (k keys) ready(botID int64) string    { return k.bot(botID) + "ready" }
 func (k keys) delayed(botID int64) string  { return k.bot(botID) + "delayed" }
@@ -95,6 +108,7 @@ type entry struct {
 	Cost     cost
 	Priority Priority
 	Seq      int64
+	Own      bool // a destination of its own (methodSpec.own)
 }
 
 func (e entry) member() string {
@@ -137,7 +151,7 @@ return 1`)
 // push indexes a recorded message (idempotent: the sweeper re-pushes).
 func (o *Outbox) push(ctx context.Context, tenantID uuid.UUID, botID, chatID int64, threadID int, e entry) error {
 	k := o.keys
-	d := dest(chatID, threadID)
+	d := destOf(chatID, threadID, e)
 	return pushScript.Run(ctx, o.rdb,
 		[]string{k.q(botID, d), k.ready(botID), k.delayed(botID), k.inflight(botID), k.active(), k.wake(botID),
 			k.heads(botID, chatID), k.count(botID, chatID)},

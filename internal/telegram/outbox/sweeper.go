@@ -104,7 +104,8 @@ func (o *Outbox) reindexStale(ctx context.Context) error {
 	}
 	kicked := map[int64]bool{}
 	for _, s := range rows {
-		e := entry{ID: s.id, Cost: cost{chat: int(s.chatCost), bot: methods[s.method].bot}, Priority: Priority(s.prio), Seq: s.seq}
+		e := entry{ID: s.id, Cost: cost{chat: int(s.chatCost), bot: methods[s.method].bot}, Priority: Priority(s.prio), Seq: s.seq,
+			Own: methods[s.method].own}
 		if err := o.push(ctx, s.tenant, s.bot, s.chat, s.thread, e); err != nil {
 			return fmt.Errorf("outbox: sweep: reindex: %w", err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -150,5 +151,33 @@ func TestClassify(t *testing.T) {
 				t.Fatalf("= %q pause %s, want %q pause %s", out.Status, pause, tc.want, tc.wantPause)
 			}
 		})
+	}
+}
+
+func TestPendingEntryAndDestinations(t *testing.T) {
+	p := pendingEntry{TenantID: uuid.New(), BotID: 7, ChatID: -100123, ThreadID: 42,
+		entry: entry{ID: uuid.New(), Cost: cost{chat: 1, bot: 1}, Priority: Topic, Seq: 99, Own: true}}
+	got, err := parsePending(p.encode())
+	if err != nil || got != p {
+		t.Fatalf("round trip: %+v, %v; want %+v", got, err, p)
+	}
+	// Entries noted before destinations had threads still parse (thread 0).
+	old := fmt.Sprintf("%s|7|-100123|%s|1|1|3|5", p.TenantID, p.ID)
+	if got, err := parsePending(old); err != nil || got.ThreadID != 0 || got.Own || got.Seq != 5 {
+		t.Fatalf("old entry: %+v, %v", got, err)
+	}
+	for _, c := range []struct {
+		chat   int64
+		thread int
+		own    bool
+		want   string
+	}{{5, 0, false, "5"}, {-100123, 42, false, "-100123:42"}, {-100123, 0, true, "-100123/" + p.ID.String()}} {
+		d := destOf(c.chat, c.thread, entry{ID: p.ID, Own: c.own})
+		if d != c.want {
+			t.Errorf("destOf(%d, %d, own %v) = %q, want %q", c.chat, c.thread, c.own, d, c.want)
+		}
+		if chat, err := destChat(d); err != nil || chat != c.chat {
+			t.Errorf("destChat(%q) = %d, %v", d, chat, err)
+		}
 	}
 }
