@@ -124,7 +124,7 @@ func (t *tokenMap) BotToken(_ context.Context, botID int64) (string, error) {
 }
 
 type fixture struct {
-	t      *testing.T
+	t      testing.TB
 	sb     *tgsandbox.Server
 	rec    *recorder
 	ts     *httptest.Server
@@ -163,7 +163,7 @@ func randomTail() string {
 
 // newFixture gives a clean Redis, a sandbox with a bot and a user who
 // pressed /start, the tenant/bot/contact/bot chat rows, and a running worker.
-func newFixture(t *testing.T, fo fixtureOpts) *fixture {
+func newFixture(t testing.TB, fo fixtureOpts) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	if err := env.Redis.Client.FlushDB(ctx).Err(); err != nil {
@@ -339,7 +339,7 @@ func (f *fixture) statusCounts() map[string]int {
 }
 
 // eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for !cond() {
