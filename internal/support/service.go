@@ -38,6 +38,11 @@ type Outbox interface {
 	EnqueueTx(ctx context.Context, tx pgx.Tx, m outbox.Message) (uuid.UUID, error)
 	AfterCommit(ctx context.Context, ids ...uuid.UUID) error
 	OnResult(kind string, fn outbox.ResultHook)
+	// DeleteServiceMessagesOf and SeenInChat: the service messages of the
+	// desk's topic changes (icon, close, reopen) are deleted; the desk tells
+	// the outbox which message ids of a staff group it received.
+	DeleteServiceMessagesOf(kind string)
+	SeenInChat(ctx context.Context, tenantID uuid.UUID, botID, chatID int64, msgIDs ...int64) error
 }
 
 // Enqueuer queues asynq tasks (*queue.Client).
@@ -200,5 +205,6 @@ func NewService(d *db.DB, rdb redis.UniversalClient, q Enqueuer, ob Outbox, text
 	ob.OnResult(kindTopic, s.onTopicCreated)
 	ob.OnResult(kindRelayIn, s.onRelayIn)
 	ob.OnResult(kindRelayOut, s.onRelayOut)
+	ob.DeleteServiceMessagesOf(kindState)
 	return s
 }

@@ -39,6 +39,13 @@ func (s *Service) Attach(p Routes) {
 // HandleStaffMessage handles a message in a staff group's topic: an agent's
 // reply is copied to the person, a note (NotePrefix) is kept, /close resolves.
 func (s *Service) HandleStaffMessage(ctx context.Context, in *telegram.Inbound) error {
+	if in.Message != nil && !in.Edited {
+		// Every message the bot receives in the group is not one of its own
+		// service messages (docs/outbox.md, "Service messages").
+		if err := s.ob.SeenInChat(ctx, in.TenantID, in.BotID, in.ChatID, in.Message.MessageID); err != nil {
+			s.log.Warn("support: note a staff group message", "tenant_id", in.TenantID, "bot_id", in.BotID, "error", err)
+		}
+	}
 	if in.Message == nil || in.ThreadID == 0 || in.From == nil || in.Command == "bind" {
 		return nil
 	}

@@ -11,13 +11,14 @@ import (
 type cost struct{ chat, bot int }
 
 type methodSpec struct {
-	thread bool   // takes message_thread_id
-	noChat bool   // takes no chat_id (answerCallbackQuery)
-	chat   int    // fixed chat cost
-	bot    int    // fixed bot cost
-	listOf string // parameter whose length is the cost (media, message_ids)
-	paid   bool   // takes allow_paid_broadcast
-	own    bool   // ordered against nothing: a destination of its own
+	thread  bool   // takes message_thread_id
+	noChat  bool   // takes no chat_id (answerCallbackQuery)
+	chat    int    // fixed chat cost
+	bot     int    // fixed bot cost
+	listOf  string // parameter whose length is the cost (media, message_ids)
+	paid    bool   // takes allow_paid_broadcast
+	own     bool   // ordered against nothing: a destination of its own
+	service bool   // posts a service message into the topic (see service.go)
 }
 
 func (s methodSpec) costOf(params json.RawMessage) cost {
@@ -35,7 +36,7 @@ func (s methodSpec) costOf(params json.RawMessage) cost {
 var (
 	sendSpec  = methodSpec{thread: true, chat: 1, bot: 1, paid: true}
 	editSpec  = methodSpec{bot: 1}
-	topicSpec = methodSpec{thread: true, chat: 1, bot: 1}
+	topicSpec = methodSpec{thread: true, chat: 1, bot: 1, service: true}
 )
 
 // methods is the supported set. Anything else is refused at Enqueue, so a

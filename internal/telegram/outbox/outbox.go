@@ -196,12 +196,17 @@ type Outbox struct {
 
 	mu    sync.RWMutex
 	hooks map[string][]ResultHook
+	// serviceKinds: kinds whose forum topic changes' service messages are
+	// deleted (DeleteServiceMessagesOf).
+	serviceKinds map[string]bool
 	// hookSlots bounds concurrent hook runs (Options.HookConcurrency).
 	hookSlots chan struct{}
 
 	// pumpHook, when set (tests), runs at the start of every pump run; an
 	// error fails the run.
 	pumpHook func(ctx context.Context) error
+	// serviceSettle, when set (tests), replaces serviceSettle.
+	serviceSettle *time.Duration
 	// hookEnqueueHook, when set (tests), runs before a hook task is
 	// enqueued; an error fails the enqueue.
 	hookEnqueueHook func(r Result) error

@@ -313,6 +313,10 @@ type picked struct {
 	at       int64  // wait: bot budget frees; idle: next delayed destination (-1 none)
 	inflight int64
 	ready    int64
+	// serviceBound: for a forum topic change whose service message is to be
+	// deleted, the highest message id known in the group before the call
+	// (-1 otherwise); see service.go.
+	serviceBound int64
 }
 
 func (o *Outbox) pick(ctx context.Context, botID int64, token string, paid bool, now time.Time) (picked, error) {

@@ -105,6 +105,7 @@ func (o *Outbox) sendOne(ctx context.Context, p pumpPayload, pk picked) {
 		o.record(bctx, c, pk, outcome{Status: "failed", Description: "params: " + err.Error()}, nil, 0, time.Time{})
 		return
 	}
+	pk.serviceBound = o.serviceBound(ctx, c)
 	callCtx, cancelCall := context.WithTimeout(ctx, o.opts.CallTimeout)
 	began := time.Now()
 	resp, err := o.bots.call(callCtx, cl, c.Method, payload)
@@ -214,6 +215,9 @@ func (o *Outbox) record(ctx context.Context, c claimed, pk picked, out outcome, 
 	final := out.Status != "queued"
 	if err := o.done(ctx, c.BotID, pk, cst.chat, final, pauseUntil); err != nil {
 		log.Error("outbox: update queue", "error", err)
+	}
+	if out.Status == "sent" {
+		o.afterSent(ctx, c, pk.serviceBound, result)
 	}
 	if final && hook != nil {
 		o.enqueueHook(ctx, res)

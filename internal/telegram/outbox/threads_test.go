@@ -2,6 +2,7 @@ package outbox
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -159,5 +160,57 @@ func TestTopic429PausesTheWholeGroup(t *testing.T) {
 				t.Fatalf("another topic of the group was called %s after a 429 with retry_after 1", gap)
 			}
 		}
+	}
+}
+
+// Service messages are found by elimination only when the count matches:
+// with one unknown id more than service calls waiting (another bot's
+// message, say) nothing is deleted until the ids add up.
+func TestServiceMessageIdsByElimination(t *testing.T) {
+	f := newFixture(t, fixtureOpts{noServer: true})
+	zero := time.Duration(0)
+	f.ob.serviceSettle = &zero
+	f.ob.DeleteServiceMessagesOf("test")
+	ctx := context.Background()
+	const chat = -1009000
+	deletes := func() []string {
+		rows, err := env.Owner.Query(ctx, `SELECT params->>'message_ids' FROM outbox_messages WHERE tenant_id = $1 AND method = 'deleteMessages' ORDER BY seq`, f.tenant)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var s string
+			_ = rows.Scan(&s)
+			out = append(out, s)
+		}
+		return out
+	}
+	seen := func(ids ...int64) {
+		if err := f.ob.SeenInChat(ctx, f.tenant, f.bot.ID, chat, ids...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	service := func(token string, bound int64) {
+		if err := f.ob.serviceStep(ctx, f.tenant, f.bot.ID, chat, "service", token, bound); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen(10, 11)
+	service("a", 11) // posts 12
+	seen(14)         // 13 is someone else's, not received (yet)
+	if got := deletes(); len(got) != 0 {
+		t.Fatalf("deleted %v although two ids are unknown for one service message", got)
+	}
+	seen(13) // its update came late
+	if got := deletes(); len(got) != 1 || got[0] != "[12]" {
+		t.Fatalf("deletes = %v, want [12]", got)
+	}
+	service("b", 14) // posts 15
+	service("c", 14) // posts 16 (two changes in flight together)
+	seen(17)
+	if got := deletes(); len(got) != 2 || got[1] != "[15, 16]" {
+		t.Fatalf("deletes = %v, want [12] then [15, 16]", got)
 	}
 }
