@@ -83,6 +83,25 @@ func (o *Outbox) enqueueHook(ctx context.Context, r Result) {
 	}
 }
 
+// hookQueue: results of Topic-priority calls (a topic's creation, whose hook
+// posts the topic's first messages; close, reopen) are on the live path and
+// go to the outbound queue; the rest (recording a copy's id, say) to default.
+func hookQueue(r Result) string {
+	if r.Priority == Topic {
+		return queue.Outbound
+	}
+	return queue.Default
+}
+
+// slotsFor is the semaphore a result's hooks run under: Topic-priority
+// results have their own, so they never wait behind a flood of other hooks.
+func (o *Outbox) slotsFor(r Result) chan struct{} {
+	if r.Priority == Topic {
+		return o.topicHookSlots
+	}
+	return o.hookSlots
+}
+
 func (o *Outbox) enqueueHookTask(ctx context.Context, r Result) error {
 	if o.hookEnqueueHook != nil {
 		if err := o.hookEnqueueHook(r); err != nil {
@@ -93,7 +112,7 @@ func (o *Outbox) enqueueHookTask(ctx context.Context, r Result) error {
 	if err != nil {
 		return err
 	}
-	return o.q.Enqueue(ctx, t, asynq.Queue(queue.Default), asynq.TaskID(hookTaskID(r.ID)),
+	return o.q.Enqueue(ctx, t, asynq.Queue(hookQueue(r)), asynq.TaskID(hookTaskID(r.ID)),
 		asynq.Timeout(o.opts.HookTimeout), asynq.MaxRetry(20))
 }
 
@@ -109,9 +128,10 @@ func (o *Outbox) handleHook(ctx context.Context, t *asynq.Task) error {
 	log := o.log.With("tenant_id", r.TenantID, "bot_id", r.BotID, "message_id", r.ID, "kind", r.Kind)
 	// Wait briefly for a slot; when hooks are busy, come back later rather
 	// than hold a worker that a pump may need.
+	slots := o.slotsFor(r)
 	wait := time.NewTimer(200 * time.Millisecond)
 	select {
-	case o.hookSlots <- struct{}{}:
+	case slots <- struct{}{}:
 		wait.Stop()
 	case <-wait.C:
 		return &queue.RateLimitedError{After: 100 * time.Millisecond, Cause: errHooksBusy}
@@ -121,7 +141,7 @@ func (o *Outbox) handleHook(ctx context.Context, t *asynq.Task) error {
 	}
 	var hookErr error
 	func() {
-		defer func() { <-o.hookSlots }()
+		defer func() { <-slots }()
 		for _, h := range o.hooksFor(r.Kind) {
 			if err := h(ctx, r); err != nil {
 				hookErr = errors.Join(hookErr, err)

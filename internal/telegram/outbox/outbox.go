@@ -128,7 +128,9 @@ type Options struct {
 	// HookMaxAttempts: failed hook runs before a result's hooks are given up
 	// (default 20; back-off 1 s doubling up to 5 min).
 	HookMaxAttempts int
-	// HookConcurrency bounds the hook runs of this process at a time
+	// HookConcurrency bounds the hook runs of this process at a time (results
+	// of Topic-priority calls, on the live path, have half as many slots more
+	// of their own and run from the outbound queue)
 	// (default a quarter of the database pool, at least 1). Hooks usually
 	// hold a transaction while enqueueing (a second connection): unbounded,
 	// they would take the whole pool and starve the senders' outcomes.
@@ -199,8 +201,9 @@ type Outbox struct {
 	// serviceKinds: kinds whose forum topic changes' service messages are
 	// deleted (DeleteServiceMessagesOf).
 	serviceKinds map[string]bool
-	// hookSlots bounds concurrent hook runs (Options.HookConcurrency).
-	hookSlots chan struct{}
+	// hookSlots bounds concurrent hook runs (Options.HookConcurrency);
+	// topicHookSlots those of Topic-priority results (half as many more).
+	hookSlots, topicHookSlots chan struct{}
 
 	// pumpHook, when set (tests), runs at the start of every pump run; an
 	// error fails the run.
@@ -230,6 +233,7 @@ func New(d *db.DB, rdb *redis.Client, q *queue.Client, tokens TokenSource, opts 
 		o.opts.HookConcurrency = opts.HookConcurrency
 	}
 	o.hookSlots = make(chan struct{}, opts.HookConcurrency)
+	o.topicHookSlots = make(chan struct{}, max(1, opts.HookConcurrency/2))
 	o.bots = newClients(opts, tokens)
 	o.paid = &paidCache{ttl: time.Minute, m: map[int64]paidEntry{}}
 	return o

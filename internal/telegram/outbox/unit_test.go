@@ -11,6 +11,8 @@ import (
 
 	"github.com/google/uuid"
 	ta "github.com/mymmrac/telego/telegoapi"
+
+	"github.com/tgdesk/helpdesk/internal/platform/queue"
 )
 
 // Bad messages are refused at Enqueue and record nothing.
@@ -179,5 +181,20 @@ func TestPendingEntryAndDestinations(t *testing.T) {
 		if chat, err := destChat(d); err != nil || chat != c.chat {
 			t.Errorf("destChat(%q) = %d, %v", d, chat, err)
 		}
+	}
+}
+
+// Results of Topic-priority calls (a topic's creation posts the topic's first
+// messages from its hook) run from the live queue under slots of their own.
+func TestTopicHooksOnTheLivePath(t *testing.T) {
+	o := New(nil, nil, nil, nil, Options{HookConcurrency: 4})
+	if q := hookQueue(Result{Priority: Topic}); q != queue.Outbound {
+		t.Fatalf("topic hook queue %q", q)
+	}
+	if q := hookQueue(Result{Priority: Live}); q != queue.Default {
+		t.Fatalf("live hook queue %q", q)
+	}
+	if o.slotsFor(Result{Priority: Topic}) == o.slotsFor(Result{Priority: Live}) || cap(o.slotsFor(Result{Priority: Topic})) != 2 {
+		t.Fatal("topic hooks share the other hooks' slots")
 	}
 }
