@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -113,13 +115,14 @@ func New(d *Deps) (*App, error) {
 		Logger:     d.Log,
 	})
 
-	// Scheduled surveys ask the default audience (every reachable
-	// subscriber of the schedule's bot) until segments plug in here.
-	a.Surveys = survey.NewService(d.DB, a.Outbox, a.Tenants, survey.Options{Queue: d.Queue, Clock: d.Clock, Logger: d.Log})
-	a.Surveys.Attach(a.Processor)
 	// Subscribers and segments: the notifications menu and /stop in the bot.
 	a.Audience = audience.NewService(d.DB, a.Tenants, a.Tenants, audience.Options{Clock: d.Clock, Logger: d.Log})
 	a.Audience.Attach(a.Processor)
+	// Scheduled surveys ask every reachable subscriber of the schedule's
+	// bot, or those of a saved segment.
+	a.Surveys = survey.NewService(d.DB, a.Outbox, a.Tenants, survey.Options{Queue: d.Queue, Clock: d.Clock, Logger: d.Log,
+		Audience: surveyAudience{all: survey.NewBotAudience(d.DB), segments: a.Audience}})
+	a.Surveys.Attach(a.Processor)
 	// Campaigns go to the audience's recipients (segments, subscription topics).
 	linkKey := sha256.Sum256(append([]byte("broadcast-click-links:"), d.Cfg.JWTSecret...))
 	a.Campaigns = broadcast.NewService(d.DB, d.Redis, d.Queue, a.Outbox, a.Audience, a.Surveys, a.Tenants,
@@ -316,4 +319,42 @@ func (w crmWriter) GetDeal(ctx context.Context, tenantID, connectorID uuid.UUID,
 		return crm.Deal{}, err
 	}
 	return c.GetDeal(ctx, id)
+}
+
+// surveyAudience gives scheduled surveys their recipients: the default
+// audience for a whole bot, the audience service for a segment (subscribed
+// to the "surveys" topic when the tenant has one). A segment deleted
+// mid-run ends the run's asking instead of failing it forever.
+type surveyAudience struct {
+	all      *survey.BotAudience
+	segments *audience.Service
+}
+
+func (a surveyAudience) Page(ctx context.Context, tenantID uuid.UUID, spec survey.AudienceSpec, cursor string, limit int) (survey.Page, error) {
+	if spec.SegmentID == uuid.Nil {
+		return a.all.Page(ctx, tenantID, spec, cursor, limit)
+	}
+	after := uuid.Nil
+	if cursor != "" {
+		var err error
+		if after, err = uuid.Parse(cursor); err != nil {
+			return survey.Page{}, fmt.Errorf("survey audience: cursor %q: %w", cursor, err)
+		}
+	}
+	rs, err := a.segments.Page(ctx, tenantID, spec.BotID, spec.SegmentID, "surveys", after, limit)
+	if errors.Is(err, audience.ErrUnknownTopic) {
+		rs, err = a.segments.Page(ctx, tenantID, spec.BotID, spec.SegmentID, "", after, limit)
+	}
+	if errors.Is(err, audience.ErrNotFound) {
+		return survey.Page{Next: cursor, Done: true}, nil
+	}
+	if err != nil {
+		return survey.Page{}, err
+	}
+	out := survey.Page{Next: cursor, Done: len(rs) < limit}
+	for _, r := range rs {
+		out.Recipients = append(out.Recipients, survey.Recipient{BotID: spec.BotID, ChatID: r.ChatID, ContactID: r.ContactID, Lang: r.Lang})
+		out.Next = r.BotChatID.String()
+	}
+	return out, nil
 }

@@ -2,6 +2,7 @@ package survey
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/google/uuid"
@@ -16,7 +17,14 @@ import (
 type AudienceSpec struct {
 	// BotID is the bot the questions are sent from.
 	BotID int64 `json:"bot_id"`
+	// SegmentID narrows the bot's subscribers to a saved segment; it needs
+	// an Audience that knows segments (the app wires internal/broadcast/audience).
+	SegmentID uuid.UUID `json:"segment_id,omitempty"`
 }
+
+// ErrSegmentAudience: the default audience was asked for a segment; it
+// refuses rather than ask every subscriber.
+var ErrSegmentAudience = errors.New("survey: a segment audience needs the audience service")
 
 // Page is one batch of an audience.
 type Page struct {
@@ -44,6 +52,9 @@ func NewBotAudience(d *db.DB) *BotAudience { return &BotAudience{db: d} }
 
 // Page pages by bot chat id.
 func (a *BotAudience) Page(ctx context.Context, tenantID uuid.UUID, spec AudienceSpec, cursor string, limit int) (Page, error) {
+	if spec.SegmentID != uuid.Nil {
+		return Page{}, ErrSegmentAudience
+	}
 	after := uuid.Nil
 	if cursor != "" {
 		var err error

@@ -27,20 +27,28 @@ var ErrNoQueue = errors.New("survey: no task queue configured")
 // one run asking every reachable subscriber of BotID; the run closes when
 // the next one starts, or CloseAfterHours after it started if sooner.
 type ScheduleDef struct {
-	BotID           int64  `json:"bot_id"`
-	Kind            string `json:"kind"`
-	Day             int    `json:"day,omitempty"`
-	Time            string `json:"time,omitempty"`
-	Cron            string `json:"cron,omitempty"`
-	CloseAfterHours int    `json:"close_after_hours,omitempty"`
-	Enabled         *bool  `json:"enabled,omitempty"`
+	BotID int64 `json:"bot_id"`
+	// SegmentID, when set, asks only the bot's subscribers in that saved
+	// segment (internal/broadcast/audience) instead of all of them.
+	SegmentID       *uuid.UUID `json:"segment_id,omitempty"`
+	Kind            string     `json:"kind"`
+	Day             int        `json:"day,omitempty"`
+	Time            string     `json:"time,omitempty"`
+	Cron            string     `json:"cron,omitempty"`
+	CloseAfterHours int        `json:"close_after_hours,omitempty"`
+	Enabled         *bool      `json:"enabled,omitempty"`
 }
 
 // Schedule is a survey's recurring schedule.
 type Schedule struct {
-	ID              uuid.UUID  `json:"id"`
-	SurveyID        uuid.UUID  `json:"survey_id"`
-	BotID           int64      `json:"bot_id"`
+	ID        uuid.UUID  `json:"id"`
+	SurveyID  uuid.UUID  `json:"survey_id"`
+	BotID     int64      `json:"bot_id"`
+	SegmentID *uuid.UUID `json:"segment_id,omitempty"`
+	// Targeted: the schedule was set for a segment; if that segment is
+	// deleted (SegmentID nil), periods are skipped rather than widened to
+	// every subscriber.
+	Targeted        bool       `json:"targeted"`
 	Kind            string     `json:"kind"`
 	Day             int        `json:"day,omitempty"`
 	Time            string     `json:"time,omitempty"`
@@ -53,12 +61,12 @@ type Schedule struct {
 	UpdatedAt       time.Time  `json:"updated_at"`
 }
 
-const scheduleCols = `s.id, s.survey_id, s.bot_id, s.kind, s.day, s.at_time, s.cron, s.close_after_hours, s.enabled,
+const scheduleCols = `s.id, s.survey_id, s.bot_id, s.segment_id, s.targeted, s.kind, s.day, s.at_time, s.cron, s.close_after_hours, s.enabled,
 	t.timezone, s.next_at, s.last_period, s.updated_at`
 
 func scanSchedule(r pgx.Row) (Schedule, error) {
 	var sc Schedule
-	err := r.Scan(&sc.ID, &sc.SurveyID, &sc.BotID, &sc.Kind, &sc.Day, &sc.Time, &sc.Cron, &sc.CloseAfterHours, &sc.Enabled,
+	err := r.Scan(&sc.ID, &sc.SurveyID, &sc.BotID, &sc.SegmentID, &sc.Targeted, &sc.Kind, &sc.Day, &sc.Time, &sc.Cron, &sc.CloseAfterHours, &sc.Enabled,
 		&sc.Timezone, &sc.NextAt, &sc.LastPeriod, &sc.UpdatedAt)
 	if sc.Kind == RecurCron {
 		sc.Day = 0
@@ -104,6 +112,13 @@ func (s *Service) SetSchedule(ctx context.Context, tenantID, surveyID uuid.UUID,
 		} else if err != nil {
 			return fmt.Errorf("store: bot: %w", err)
 		}
+		if d.SegmentID != nil {
+			if err := tx.QueryRow(ctx, `SELECT 1 FROM segments WHERE id = $1`, *d.SegmentID).Scan(&one); db.IsNotFound(err) {
+				return &InvalidError{"segment_id", "unknown_segment", "not a segment of this tenant"}
+			} else if err != nil {
+				return fmt.Errorf("store: segment: %w", err)
+			}
+		}
 		var next *time.Time
 		if n := rec.next(now); enabled && !n.IsZero() {
 			next = &n
@@ -112,11 +127,13 @@ func (s *Service) SetSchedule(ctx context.Context, tenantID, surveyID uuid.UUID,
 			d.Day = 1
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO survey_schedules (id, tenant_id, survey_id, bot_id, kind, day, at_time, cron,
-			close_after_hours, enabled, next_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)
+			close_after_hours, enabled, next_at, created_at, updated_at, segment_id, targeted)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $13::uuid IS NOT NULL)
 			ON CONFLICT (survey_id) DO UPDATE SET bot_id = EXCLUDED.bot_id, kind = EXCLUDED.kind, day = EXCLUDED.day,
 			at_time = EXCLUDED.at_time, cron = EXCLUDED.cron, close_after_hours = EXCLUDED.close_after_hours,
-			enabled = EXCLUDED.enabled, next_at = EXCLUDED.next_at, updated_at = EXCLUDED.updated_at`,
-			ids.New(), tenantID, surveyID, d.BotID, d.Kind, d.Day, d.Time, d.Cron, d.CloseAfterHours, enabled, next, now)
+			enabled = EXCLUDED.enabled, next_at = EXCLUDED.next_at, updated_at = EXCLUDED.updated_at,
+			segment_id = EXCLUDED.segment_id, targeted = EXCLUDED.targeted`,
+			ids.New(), tenantID, surveyID, d.BotID, d.Kind, d.Day, d.Time, d.Cron, d.CloseAfterHours, enabled, next, now, d.SegmentID)
 		if err != nil {
 			return fmt.Errorf("store: set schedule: %w", err)
 		}
@@ -294,7 +311,16 @@ func (s *Service) fireSchedule(ctx context.Context, tenantID, scheduleID uuid.UU
 		if archived || (closes != nil && !closes.After(now)) {
 			return nil
 		}
-		aud, _ := json.Marshal(AudienceSpec{BotID: sc.BotID})
+		if sc.Targeted && sc.SegmentID == nil {
+			s.log.WarnContext(ctx, "survey: scheduled segment was deleted; period skipped", "tenant_id", tenantID,
+				"survey_id", sc.SurveyID, "period", period)
+			return nil
+		}
+		spec := AudienceSpec{BotID: sc.BotID}
+		if sc.SegmentID != nil {
+			spec.SegmentID = *sc.SegmentID
+		}
+		aud, _ := json.Marshal(spec)
 		id := ids.New()
 		err = tx.QueryRow(ctx, `INSERT INTO survey_runs (id, tenant_id, survey_id, source, ref, closes_at, created_at, period,
 			audience, ask_state, ask_touched_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'asking', $7)
