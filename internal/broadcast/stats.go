@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/xuri/excelize/v2"
 
+	"github.com/tgdesk/helpdesk/internal/platform/spreadsheet"
 	"github.com/tgdesk/helpdesk/internal/survey"
 )
 
@@ -169,7 +170,11 @@ func (s *Service) ExportCSV(ctx context.Context, tenantID, id uuid.UUID, w io.Wr
 		if n%1000 == 0 {
 			cw.Flush()
 		}
-		return cw.Write(r.cells())
+		cells := r.cells()
+		for i, c := range cells {
+			cells[i] = spreadsheet.SafeCell(c) // names are the subscribers' to choose
+		}
+		return cw.Write(cells)
 	})
 	cw.Flush()
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/xuri/excelize/v2"
 
 	"github.com/tgdesk/helpdesk/internal/platform/db"
+	"github.com/tgdesk/helpdesk/internal/platform/spreadsheet"
 )
 
 // Export formats.
@@ -205,7 +206,7 @@ func (c *csvSink) Row(cells []any) error {
 	for i, v := range cells {
 		switch x := v.(type) {
 		case string:
-			rec[i] = safeCSV(x)
+			rec[i] = spreadsheet.SafeCell(x)
 		default:
 			rec[i] = fmt.Sprint(x)
 		}
@@ -223,19 +224,6 @@ func (c *csvSink) Row(cells []any) error {
 func (c *csvSink) Close() error {
 	c.w.Flush()
 	return c.w.Error()
-}
-
-// safeCSV defuses spreadsheet formula injection: text that starts with
-// = + - @ (a person's answer or name) is prefixed with an apostrophe, except
-// a plain number such as a phone (+7 999 000-11-22), which is no formula.
-func safeCSV(s string) string {
-	if s == "" || !strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return s
-	}
-	if strings.Trim(s[1:], "0123456789 ()-") == "" && s[0] != '=' && s[0] != '@' && len(s) > 1 {
-		return s
-	}
-	return "'" + s
 }
 
 type xlsxSink struct {
