@@ -83,13 +83,51 @@ func (s *Service) TOTPStatus(ctx context.Context, p *Principal) (TOTPStatus, err
 	return st, err
 }
 
+// guardTOTP takes one attempt from the caller's two-factor budget (the
+// login budget's size, per account): a stolen session must not buy
+// unlimited password or code guesses through the set-up routes. release
+// hands the attempt back after a success, so only failures count.
+func (s *Service) guardTOTP(ctx context.Context, p *Principal) (release func(), err error) {
+	key := limitKey("totp-user", p.UserID.String())
+	wait, err := s.reserve(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	if wait > 0 {
+		return nil, &ThrottledError{RetryAfter: wait}
+	}
+	return func() {
+		if err := refundScript.Run(ctx, s.rdb, []string{key}).Err(); err != nil {
+			s.log.Warn("totp throttle refund failed", "error", err)
+		}
+	}, nil
+}
+
+// guarded runs fn under the two-factor budget.
+func (s *Service) guarded(ctx context.Context, p *Principal, fn func() error) error {
+	release, err := s.guardTOTP(ctx, p)
+	if err != nil {
+		return err
+	}
+	err = fn()
+	if !errors.Is(err, ErrWrongPassword) && !errors.Is(err, ErrTOTPInvalid) {
+		release()
+	}
+	return err
+}
+
 // StartTOTP checks the password and creates (or replaces) a pending secret.
 func (s *Service) StartTOTP(ctx context.Context, p *Principal, password string) (TOTPEnrolment, error) {
 	if s.opt.Keyring == nil {
 		return TOTPEnrolment{}, ErrTOTPNotConfigured
 	}
 	var out TOTPEnrolment
-	err := s.inScope(ctx, p.TenantID, func(tx pgx.Tx, t tables) error {
+	err := s.guarded(ctx, p, func() error { return s.startTOTP(ctx, p, password, &out) })
+	return out, err
+}
+
+func (s *Service) startTOTP(ctx context.Context, p *Principal, password string, out *TOTPEnrolment) error {
+	return s.inScope(ctx, p.TenantID, func(tx pgx.Tx, t tables) error {
 		var hash, email string
 		err := tx.QueryRow(ctx, `SELECT password_hash, email FROM `+t.principals+` WHERE id = $1 FOR UPDATE`, p.UserID).Scan(&hash, &email)
 		if err != nil {
@@ -132,14 +170,17 @@ func (s *Service) StartTOTP(ctx context.Context, p *Principal, password string) 
 		if err := png.Encode(&buf, img); err != nil {
 			return fmt.Errorf("auth: totp qr: %w", err)
 		}
-		out = TOTPEnrolment{Secret: key.Secret(), OTPAuthURL: key.URL(), QRPNG: base64.StdEncoding.EncodeToString(buf.Bytes())}
+		*out = TOTPEnrolment{Secret: key.Secret(), OTPAuthURL: key.URL(), QRPNG: base64.StdEncoding.EncodeToString(buf.Bytes())}
 		return nil
 	})
-	return out, err
 }
 
 // ConfirmTOTP turns two-factor sign-in on with a first code from the app.
 func (s *Service) ConfirmTOTP(ctx context.Context, p *Principal, code string) error {
+	return s.guarded(ctx, p, func() error { return s.confirmTOTP(ctx, p, code) })
+}
+
+func (s *Service) confirmTOTP(ctx context.Context, p *Principal, code string) error {
 	return s.inScope(ctx, p.TenantID, func(tx pgx.Tx, t tables) error {
 		confirmed, err := s.checkTOTP(ctx, tx, t, p.UserID, code, true)
 		if err != nil {
@@ -161,6 +202,10 @@ func (s *Service) ConfirmTOTP(ctx context.Context, p *Principal, code string) er
 // DisableTOTP turns two-factor sign-in off; it takes the password and a
 // current code, so a stolen session alone cannot remove the second factor.
 func (s *Service) DisableTOTP(ctx context.Context, p *Principal, password, code string) error {
+	return s.guarded(ctx, p, func() error { return s.disableTOTP(ctx, p, password, code) })
+}
+
+func (s *Service) disableTOTP(ctx context.Context, p *Principal, password, code string) error {
 	return s.inScope(ctx, p.TenantID, func(tx pgx.Tx, t tables) error {
 		var hash string
 		if err := tx.QueryRow(ctx, `SELECT password_hash FROM `+t.principals+` WHERE id = $1 FOR UPDATE`, p.UserID).Scan(&hash); err != nil {

@@ -145,3 +145,21 @@ func TestTOTPWithoutKeyringIsUnavailable(t *testing.T) {
 	o := f.signup(t)
 	want(t, f.do(t, "POST", "/api/v1/me/totp", o.access, map[string]any{"password": goodPassword}), 503, "totp_unavailable")
 }
+
+func TestTOTPSetupGuessesAreThrottled(t *testing.T) {
+	f := newFixture(t, withKeyring(t), func(o *Options) { o.LoginMaxPerMinute = 3 })
+	o := f.signup(t)
+	secret := f.enrol(t, o.access, goodPassword)
+	// A stolen session guessing codes to turn the second factor off.
+	for i := 0; i < 3; i++ {
+		want(t, f.do(t, "POST", "/api/v1/me/totp/disable", o.access, map[string]any{"password": goodPassword, "code": "000000"}), 422, "validation_failed")
+	}
+	f.clock.Advance(30 * time.Second)
+	want(t, f.do(t, "POST", "/api/v1/me/totp/disable", o.access, map[string]any{"password": goodPassword, "code": f.code(t, secret)}), 429, "too_many_attempts")
+	// Guessing the password through the set-up route draws from the same budget.
+	other := f.signup(t)
+	for i := 0; i < 3; i++ {
+		want(t, f.do(t, "POST", "/api/v1/me/totp", other.access, map[string]any{"password": "guess number 1!"}), 422, "validation_failed")
+	}
+	want(t, f.do(t, "POST", "/api/v1/me/totp", other.access, map[string]any{"password": goodPassword}), 429, "too_many_attempts")
+}
