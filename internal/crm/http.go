@@ -46,6 +46,7 @@ func (h *Handler) Routes(api fiber.Router) {
 	api.Get("/connectors/:id/fields", admin, h.fields)
 	api.Get("/connectors/:id/calls", admin, h.calls)
 	api.Post("/connectors/:id/link-codes", admin, h.linkCode)
+	api.Post("/connectors/:id/webhook-secret", admin, h.rotateSecret)
 	api.Put("/contacts/:id/crm-link", admin, h.setLink)
 }
 
@@ -227,6 +228,20 @@ func (h *Handler) linkCode(c *fiber.Ctx) error {
 	if err != nil {
 		return problem(err)
 	}
+	return c.Status(http.StatusCreated).JSON(out)
+}
+
+func (h *Handler) rotateSecret(c *fiber.Ctx) error {
+	p := auth.PrincipalOf(c)
+	id, err := idParam(c, "connector")
+	if err != nil {
+		return err
+	}
+	out, err := h.s.RotateWebhookSecret(c.UserContext(), p.TenantID, p.UserID, id)
+	if err != nil {
+		return problem(err)
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
 	return c.Status(http.StatusCreated).JSON(out)
 }
 

@@ -330,8 +330,11 @@ func (s *Service) insert(ctx context.Context, tenantID, actorID uuid.UUID, kind 
 		if err := audit(ctx, tx, tenantID, actorID, "crm.connector_created", id, map[string]any{"kind": kind}); err != nil {
 			return err
 		}
-		out, err = s.info(ctx, tx, id)
-		return err
+		if out, err = s.info(ctx, tx, id); err != nil {
+			return err
+		}
+		out.WebhookURL = s.hookURL(row, secret) // the only answer that shows the secret
+		return nil
 	})
 	if err != nil {
 		return Info{}, fmt.Errorf("crm: create connector: %w", err)
@@ -340,12 +343,50 @@ func (s *Service) insert(ctx context.Context, tenantID, actorID uuid.UUID, kind 
 	return out, nil
 }
 
-func (s *Service) webhookURL(r connectorRow) (string, error) {
-	sec, err := s.keys.Open(r.SecretSealed, secretAAD(r.ID))
+// maskedSecret stands for the webhook secret in every answer but the one
+// that created it: the secret is the only authenticator of amoCRM's unsigned
+// webhooks, so a read (or a leaked admin session) must not reveal it.
+const maskedSecret = "********"
+
+func (s *Service) hookURL(r connectorRow, secret string) string {
+	return s.opts.PublicURL + "/hooks/crm/" + r.PublicID + "/" + secret
+}
+
+// RotateWebhookSecret gives the connector a new webhook secret and returns
+// the connector with the full webhook URL, once: the old URL stops working
+// at once (paste the new one into the CRM).
+func (s *Service) RotateWebhookSecret(ctx context.Context, tenantID, actorID, id uuid.UUID) (Info, error) {
+	secret := ids.Token(24)
+	sealed, err := s.keys.Seal([]byte(secret), secretAAD(id))
 	if err != nil {
-		return "", fmt.Errorf("crm: open webhook secret: %w", err)
+		return Info{}, fmt.Errorf("crm: seal secret: %w", err)
 	}
-	return s.opts.PublicURL + "/hooks/crm/" + r.PublicID + "/" + string(sec), nil
+	var out Info
+	err = s.db.InTenant(ctx, tenantID, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE connectors SET webhook_secret = $2, updated_at = $3 WHERE id = $1`, id, sealed, s.clock.Now())
+		if err != nil {
+			return fmt.Errorf("crm: rotate webhook secret: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return ErrConnectorNotFound
+		}
+		if err := audit(ctx, tx, tenantID, actorID, "crm.webhook_secret_rotated", id, nil); err != nil {
+			return err
+		}
+		r, err := getConnector(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if out, err = s.view(ctx, tx, r); err != nil {
+			return err
+		}
+		out.WebhookURL = s.hookURL(r, secret)
+		return nil
+	})
+	if err != nil {
+		return Info{}, err
+	}
+	return out, nil
 }
 
 func (s *Service) info(ctx context.Context, tx pgx.Tx, id uuid.UUID) (Info, error) {
@@ -357,10 +398,7 @@ func (s *Service) info(ctx context.Context, tx pgx.Tx, id uuid.UUID) (Info, erro
 }
 
 func (s *Service) view(ctx context.Context, tx pgx.Tx, r connectorRow) (Info, error) {
-	u, err := s.webhookURL(r)
-	if err != nil {
-		return Info{}, err
-	}
+	u := s.hookURL(r, maskedSecret)
 	h, err := health(ctx, tx, r)
 	if err != nil {
 		return Info{}, err

@@ -115,3 +115,44 @@ func TestEventForUnknownDealIgnoredVisibly(t *testing.T) {
 	eventually(t, 10*time.Second, "the refused event is counted", func() bool { return r.health(r.tenant, info.ID).EventsIgnored == 2 })
 	_ = context.Background()
 }
+
+// The webhook secret is the only authenticator of amoCRM's unsigned
+// webhooks: it is shown when the connector is created and when it is
+// rotated, never on a read; a rotated secret stops the old URL at once.
+func TestWebhookSecretShownOnceAndRotated(t *testing.T) {
+	r := newRig(t, rigOpts{})
+	info := r.connect(r.tenant, nil)
+	secret := info.WebhookURL[strings.LastIndexByte(info.WebhookURL, '/')+1:]
+	if len(secret) < 20 {
+		t.Fatalf("create shows no secret: %s", info.WebhookURL)
+	}
+	for _, path := range []string{"/api/v1/connectors/" + info.ID.String(), "/api/v1/connectors"} {
+		res := r.call(r.tenant, "admin", "GET", path, nil)
+		if res.code != 200 || strings.Contains(string(res.body), secret) || !strings.Contains(string(res.body), "/********") {
+			t.Fatalf("GET %s shows the secret or no mask: %d %s", path, res.code, res.body)
+		}
+	}
+	res := r.call(r.tenant, "admin", "POST", "/api/v1/connectors/"+info.ID.String()+"/webhook-secret", nil)
+	if res.code != 201 {
+		t.Fatalf("rotate: %d %s", res.code, res.body)
+	}
+	var rotated crm.Info
+	res.json(t, &rotated)
+	if rotated.WebhookURL == info.WebhookURL || strings.HasSuffix(rotated.WebhookURL, "/********") {
+		t.Fatalf("rotate answered %s", rotated.WebhookURL)
+	}
+	body := amofake.Fixture("webhook_status.txt")
+	if res := r.hook(hookPath(info), form, body); res.code == 200 {
+		t.Fatalf("the old secret still works: %d %s", res.code, res.body)
+	}
+	if res := r.hook(hookPath(rotated), form, body); res.code != 200 {
+		t.Fatalf("the new secret does not work: %d %s", res.code, res.body)
+	}
+	other := newTenant(t)
+	if res := r.call(other, "admin", "POST", "/api/v1/connectors/"+info.ID.String()+"/webhook-secret", nil); res.code != 404 {
+		t.Fatalf("another tenant rotated it: %d", res.code)
+	}
+	if res := r.call(r.tenant, "agent", "POST", "/api/v1/connectors/"+info.ID.String()+"/webhook-secret", nil); res.code != 403 {
+		t.Fatalf("an agent rotated it: %d", res.code)
+	}
+}
