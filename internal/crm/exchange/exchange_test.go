@@ -2,6 +2,7 @@ package exchange_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -52,6 +53,24 @@ func TestKeyAuthentication(t *testing.T) {
 	}
 	if _, _, err := r.svc.CreateKey(ctx, tenant, " ", nil, uuid.Nil); err == nil {
 		t.Fatal("a key without a name")
+	}
+	// A key for a connector must name one of the tenant's own.
+	otherTenant, _ := r.tenant("Other Co")
+	theirs := uuid.New()
+	if _, err := env.Owner.Exec(ctx, `INSERT INTO connectors (id, tenant_id, kind, name, public_id, credentials_sealed, webhook_secret)
+		VALUES ($1, $2, 'httpjson', '1C', $3, '\x00', '\x00')`, theirs, otherTenant, theirs.String()); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []uuid.UUID{uuid.New(), theirs} {
+		_, _, err := r.svc.CreateKey(ctx, tenant, "for a connector", &id, uuid.Nil)
+		var inv *exchange.InvalidError
+		if !errors.As(err, &inv) || inv.Fields[0].Field != "connector_id" {
+			t.Fatalf("key for connector %s: %v", id, err)
+		}
+	}
+	var n int
+	if err := env.Owner.QueryRow(ctx, `SELECT count(*) FROM exchange_keys WHERE tenant_id = $1 AND name = 'for a connector'`, tenant).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d keys stored for unknown connectors, %v", n, err)
 	}
 }
 

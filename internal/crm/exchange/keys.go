@@ -2,6 +2,7 @@ package exchange
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -47,13 +48,31 @@ func (s *Service) CreateKey(ctx context.Context, tenantID uuid.UUID, name string
 	if createdBy != uuid.Nil {
 		by = &createdBy
 	}
+	var unknown bool
 	err := s.db.InTenant(ctx, tenantID, func(tx pgx.Tx) error {
+		if connectorID != nil {
+			// No foreign key (a connector may be deleted after its key):
+			// the id is checked here, under the tenant's RLS, so a typo or
+			// another tenant's id is refused instead of a silently broken key.
+			var one int
+			err := tx.QueryRow(ctx, `SELECT 1 FROM connectors WHERE id = $1`, *connectorID).Scan(&one)
+			if errors.Is(err, pgx.ErrNoRows) {
+				unknown = true
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+		}
 		_, err := tx.Exec(ctx, `INSERT INTO exchange_keys (id, tenant_id, name, key_hash, prefix, connector_id, created_by, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, k.ID, tenantID, k.Name, ids.Hash(secret), k.Prefix, connectorID, by, k.CreatedAt)
 		return err
 	})
 	if err != nil {
 		return Key{}, "", fmt.Errorf("exchange: create key: %w", err)
+	}
+	if unknown {
+		return Key{}, "", &InvalidError{[]FieldError{{"connector_id", "unknown_connector", "not a connector of this company"}}}
 	}
 	return k, secret, nil
 }
