@@ -9,6 +9,8 @@ import (
 
 	"github.com/tgdesk/helpdesk/internal/crm"
 	"github.com/tgdesk/helpdesk/internal/crm/amocrm/amofake"
+	"github.com/tgdesk/helpdesk/internal/crm/bitrix24"
+	"github.com/tgdesk/helpdesk/internal/crm/bitrix24/b24fake"
 	"github.com/tgdesk/helpdesk/internal/crm/httpjson"
 	"github.com/tgdesk/helpdesk/internal/crm/httpjson/fake1c"
 	"github.com/tgdesk/helpdesk/internal/platform/ids"
@@ -200,5 +202,41 @@ func TestSurveyAnswerWrittenBackToMappedField(t *testing.T) {
 	oneCalls, _ = r.svc.Calls(ctx, r.tenant, oneC.ID, 10)
 	if len(amoCalls) != 2 || len(oneCalls) != 3 {
 		t.Fatalf("calls after answers that write nothing: amoCRM %+v, 1C %+v", amoCalls, oneCalls)
+	}
+}
+
+// The same through a Bitrix24 portal: a person linked to contact 84 shares
+// a phone; the portal's contact gets it as a MOBILE number beside its own.
+func TestSharedPhoneWrittenBackToBitrix24(t *testing.T) {
+	r := newRig(t, rigOpts{})
+	ctx := context.Background()
+	portal := b24fake.New()
+	defer portal.Close()
+	r.svc.Register(crm.Bitrix24, bitrix24.Factory)
+	res := r.call(r.tenant, "admin", "POST", "/api/v1/connectors", map[string]any{"kind": "bitrix24", "name": "Portal",
+		"credentials": map[string]string{"webhook_url": portal.WebhookURL(), "application_token": b24fake.AppToken}})
+	if res.code != 201 {
+		t.Fatalf("create connector: %d %s", res.code, res.body)
+	}
+	var info crm.Info
+	res.json(t, &info)
+	person := newContact(t, r.tenant, "")
+	if _, err := r.svc.SetLink(ctx, r.tenant, uuid.Nil, person, crm.LinkRequest{ConnectorID: info.ID, CRMContactID: "84"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.svc.LinkByPhone(ctx, r.tenant, person, "+79031112233"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the phone reaches the portal", func() bool {
+		calls, _ := r.svc.Calls(ctx, r.tenant, info.ID, 10)
+		return len(calls) == 1 && calls[0].Status == "done"
+	})
+	phones, _ := portal.Contact("84")["PHONE"].([]any)
+	if len(phones) != 2 {
+		t.Fatalf("portal contact phones: %+v", phones)
+	}
+	added := phones[1].(map[string]any)
+	if added["VALUE"] != "+79031112233" || added["VALUE_TYPE"] != "MOBILE" || phones[0].(map[string]any)["VALUE"] != "+79161234567" {
+		t.Fatalf("portal contact phones: %+v", phones)
 	}
 }
