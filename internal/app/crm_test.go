@@ -151,6 +151,13 @@ func TestAmoCRMEndToEnd(t *testing.T) {
 }
 
 func samePhoneDigits(a, b string) bool {
-	d := func(s string) string { return strings.Map(func(r rune) rune { return map[bool]rune{true: r, false: -1}[r >= '0' && r <= '9'] }, s) }
+	d := func(s string) string {
+		return strings.Map(func(r rune) rune {
+			if r >= '0' && r <= '9' {
+				return r
+			}
+			return -1
+		}, s)
+	}
 	return d(a) == d(b)
 }
