@@ -151,6 +151,8 @@ func New(d *Deps) (*App, error) {
 	a.CRM.Register(crm.Bitrix24, bitrix24.Factory)
 	a.CRM.Register(crm.HTTPJSON, httpjson.Factory)
 	a.CRM.Attach(a.Processor)
+	// Answers to survey questions mapped to CRM fields are written back.
+	a.Surveys.OnAnswer("", a.CRM.OnSurveyAnswer)
 	// 1C's pushed clients and CRM events enter the same pipeline as webhooks.
 	a.Exchange.SetSink(a.CRM.Intake())
 

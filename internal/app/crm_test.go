@@ -62,7 +62,8 @@ func crmLinks(t *testing.T, tenantID string, tgUserID int64) map[string]crm.Link
 // a stage-change webhook reaches the rules as a typed event, a deal update
 // and a note reach the fake, a customer opening a link code in Telegram is
 // linked to the CRM contact (and told so), and one sharing a phone the CRM
-// knows is linked by phone.
+// knows is linked by phone; a linked customer sharing a phone has it
+// written back to the CRM contact.
 func TestAmoCRMEndToEnd(t *testing.T) {
 	p := newPlatform(t)
 	tm := p.newTeam(t, "Courier Co")
@@ -136,4 +137,27 @@ func TestAmoCRMEndToEnd(t *testing.T) {
 		l := crmLinks(t, tm.TenantID, boris.ID)[info.ID.String()]
 		return l.ContactID == "8800" && l.Via == "phone"
 	})
+
+	// Write-back: Anna, linked by the code, shares a phone her CRM contact
+	// lacks; it is added to the contact in amoCRM beside its own.
+	p.AmoCRM.AddContact(amofake.Contact{ID: 7143599, Name: "Anna", Phones: []string{"+7 916 000-11-22"}})
+	if _, err := p.Sandbox.SendContact(anna.ID, bot.ID, "79031112233"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "Anna's phone is written back to amoCRM", func() bool {
+		ct, _ := p.AmoCRM.Contact(7143599)
+		return len(ct.Phones) == 2 && samePhoneDigits(ct.Phones[1], "79031112233")
+	})
+}
+
+func samePhoneDigits(a, b string) bool {
+	d := func(s string) string {
+		return strings.Map(func(r rune) rune {
+			if r >= '0' && r <= '9' {
+				return r
+			}
+			return -1
+		}, s)
+	}
+	return d(a) == d(b)
 }

@@ -21,6 +21,8 @@ import (
 const (
 	OpUpdateDeal = "update_deal"
 	OpAddNote    = "add_note"
+	// OpUpdateContact is a write-back to a CRM contact.
+	OpUpdateContact = "update_contact"
 )
 
 // rateLimited retries a task after a wait that does not count as a failed
@@ -50,6 +52,19 @@ func (s *Service) AddNote(ctx context.Context, tenantID, connectorID uuid.UUID, 
 		return uuid.Nil, invalid("text", "required", "the note's text")
 	}
 	return s.enqueueCall(ctx, tenantID, connectorID, key, OpAddNote, n)
+}
+
+// UpdateContact queues a write to a CRM contact (phones to add, fields to
+// set), made through crm:call like UpdateDeal: retried while the CRM is
+// down, visible in the connector's calls and health.
+func (s *Service) UpdateContact(ctx context.Context, tenantID, connectorID uuid.UUID, key string, u ContactUpdate) (uuid.UUID, error) {
+	if strings.TrimSpace(u.ContactID) == "" || len(u.ContactID) > 64 {
+		return uuid.Nil, invalid("contact_id", "required", "the CRM contact to update")
+	}
+	if len(u.Phones) == 0 && len(u.Fields) == 0 {
+		return uuid.Nil, invalid("phones", "required", "phones to add or fields to set")
+	}
+	return s.enqueueCall(ctx, tenantID, connectorID, key, OpUpdateContact, u)
 }
 
 // enqueueCall records the call, then queues its task. A lost enqueue is
@@ -166,6 +181,12 @@ func (s *Service) perform(ctx context.Context, tenantID uuid.UUID, row connector
 			return fmt.Errorf("%w: payload: %v", ErrInvalid, err)
 		}
 		return conn.AddNote(ctx, n)
+	case OpUpdateContact:
+		var u ContactUpdate
+		if err := json.Unmarshal(c.Payload, &u); err != nil {
+			return fmt.Errorf("%w: payload: %v", ErrInvalid, err)
+		}
+		return conn.UpdateContact(ctx, u)
 	}
 	return fmt.Errorf("%w: unknown op %q", ErrInvalid, c.Op)
 }

@@ -95,6 +95,16 @@ type DealUpdate struct {
 	Fields            map[string]any `json:"fields,omitempty"`
 }
 
+// ContactUpdate writes to a CRM contact: Phones are added (a phone the
+// contact already has, in any spelling, is left alone; none is removed)
+// and Fields set custom fields by field id (amoCRM field id, Bitrix24
+// UF_CRM_* name, HTTP/JSON field name). Empty members are left alone.
+type ContactUpdate struct {
+	ContactID string         `json:"contact_id"`
+	Phones    []string       `json:"phones,omitempty"`
+	Fields    map[string]any `json:"fields,omitempty"`
+}
+
 // Note is a text attached to a deal (amoCRM note, Bitrix24 timeline comment).
 type Note struct {
 	DealID string `json:"deal_id"`
@@ -149,6 +159,9 @@ type Connector interface {
 	FindContactByPhone(ctx context.Context, phone string) (Contact, error)
 	UpdateDeal(ctx context.Context, u DealUpdate) error
 	AddNote(ctx context.Context, n Note) error
+	// UpdateContact adds phones to and sets fields of a contact
+	// (write-back); ErrNotFound when the contact is gone.
+	UpdateContact(ctx context.Context, u ContactUpdate) error
 	Pipelines(ctx context.Context) ([]Pipeline, error)
 	Users(ctx context.Context) ([]User, error)
 	Fields(ctx context.Context) ([]Field, error)

@@ -214,7 +214,9 @@ func (s *Service) phoneShared(ctx context.Context, in *telegram.Inbound, phone s
 }
 
 // LinkByPhone looks the phone up in each of the tenant's CRMs and links
-// the contact to the CRM contact that has it (where not linked already).
+// the contact to the CRM contact that has it (where not linked already);
+// where the contact is linked already, the phone is written back to the
+// linked CRM contact (a call, see writeback.go).
 func (s *Service) LinkByPhone(ctx context.Context, tenantID, contactID uuid.UUID, phone string) error {
 	var rows []connectorRow
 	var links map[string]Link
@@ -231,7 +233,15 @@ func (s *Service) LinkByPhone(ctx context.Context, tenantID, contactID uuid.UUID
 	}
 	var firstErr error
 	for _, r := range rows {
-		if _, linked := links[r.ID.String()]; linked || r.Status != "active" {
+		if r.Status != "active" {
+			continue
+		}
+		if l, linked := links[r.ID.String()]; linked {
+			// Already linked: write the phone back to the CRM contact
+			// (the connector adds it only where the contact lacks it).
+			if err := s.writePhone(ctx, tenantID, contactID, r.ID, l.ContactID, phone); err != nil && firstErr == nil {
+				firstErr = err
+			}
 			continue
 		}
 		conn, err := s.build(tenantID, r)

@@ -47,11 +47,12 @@ func (stub) GetContact(context.Context, string) (crm.Contact, error) {
 func (stub) FindContactByPhone(context.Context, string) (crm.Contact, error) {
 	return crm.Contact{}, crm.ErrNotFound
 }
-func (stub) UpdateDeal(context.Context, crm.DealUpdate) error  { return nil }
-func (stub) AddNote(context.Context, crm.Note) error           { return nil }
-func (stub) Pipelines(context.Context) ([]crm.Pipeline, error) { return nil, nil }
-func (stub) Users(context.Context) ([]crm.User, error)         { return nil, nil }
-func (stub) Fields(context.Context) ([]crm.Field, error)       { return nil, nil }
+func (stub) UpdateDeal(context.Context, crm.DealUpdate) error       { return nil }
+func (stub) AddNote(context.Context, crm.Note) error                { return nil }
+func (stub) UpdateContact(context.Context, crm.ContactUpdate) error { return nil }
+func (stub) Pipelines(context.Context) ([]crm.Pipeline, error)      { return nil, nil }
+func (stub) Users(context.Context) ([]crm.User, error)              { return nil, nil }
+func (stub) Fields(context.Context) ([]crm.Field, error)            { return nil, nil }
 
 // Another kind plugs in with Register; a connector that resolves events
 // turns a field change that moved the deal into a stage entry, using the

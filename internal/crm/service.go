@@ -205,9 +205,12 @@ type CallView struct {
 }
 
 // Mapping says which CRM contact fields land in which contact attribute
-// (contacts.custom), by CRM field id.
+// (contacts.custom), by CRM field id, and which survey questions are
+// written back to which CRM contact field (survey_fields: question id ->
+// CRM field id; docs/connectors/README.md#write-back).
 type Mapping struct {
 	ContactFields map[string]string `json:"contact_fields"`
+	SurveyFields  map[string]string `json:"survey_fields,omitempty"`
 }
 
 // Info is a connector as the API shows it: never its credentials.
@@ -237,6 +240,17 @@ func validMapping(m Mapping) error {
 		}
 		if !attrRe.MatchString(v) {
 			return invalid("mapping.contact_fields."+k, "invalid", "attribute names are lower-case letters, digits and _")
+		}
+	}
+	if len(m.SurveyFields) > 200 {
+		return invalid("mapping.survey_fields", "too_many", "at most 200 survey questions")
+	}
+	for k, v := range m.SurveyFields {
+		if _, err := uuid.Parse(k); err != nil {
+			return invalid("mapping.survey_fields", "invalid", "keys are survey question ids")
+		}
+		if v == "" || len(v) > 64 {
+			return invalid("mapping.survey_fields."+k, "invalid", "CRM field ids are 1 to 64 characters")
 		}
 	}
 	return nil
@@ -293,6 +307,9 @@ func (s *Service) Create(ctx context.Context, tenantID, actorID uuid.UUID, r Cre
 			return Info{}, err
 		}
 		mapping = *r.Mapping
+		if err := s.checkSurveyFields(ctx, tenantID, mapping); err != nil {
+			return Info{}, err
+		}
 	}
 	if _, err := f(r.Credentials, Deps{HTTPClient: s.opts.HTTPClient, Limiter: lim, Logger: s.log}); err != nil {
 		if errors.Is(err, ErrInvalid) {
@@ -465,6 +482,9 @@ func (s *Service) Update(ctx context.Context, tenantID, actorID, id uuid.UUID, r
 	}
 	if r.Mapping != nil {
 		if err := validMapping(*r.Mapping); err != nil {
+			return Info{}, err
+		}
+		if err := s.checkSurveyFields(ctx, tenantID, *r.Mapping); err != nil {
 			return Info{}, err
 		}
 	}

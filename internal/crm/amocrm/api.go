@@ -366,3 +366,95 @@ func (c *Client) Fields(ctx context.Context) ([]crm.Field, error) {
 	}
 	return out, nil
 }
+
+// phoneValue is one value of the PHONE multitext field.
+type phoneValue struct {
+	Value    string `json:"value"`
+	EnumCode string `json:"enum_code,omitempty"`
+}
+
+// contactField is an entry of a contact's custom_fields_values in a PATCH:
+// by field_id, or by field_code for the predefined PHONE field.
+type contactField struct {
+	FieldID   int64  `json:"field_id,omitempty"`
+	FieldCode string `json:"field_code,omitempty"`
+	Values    any    `json:"values"`
+}
+
+type contactPatch struct {
+	ID                 int64          `json:"id"`
+	CustomFieldsValues []contactField `json:"custom_fields_values"`
+}
+
+// UpdateContact is PATCH /api/v4/contacts with a one-element array
+// (https://www.amocrm.ru/developers/content/crm_platform/contacts-api#contacts-edit).
+// amoCRM replaces a field's values with the ones sent, so adding a phone
+// reads the contact first and sends its phones (with their enum codes)
+// plus the new ones (enum MOB: a phone shared from Telegram is a mobile);
+// a phone the contact has in any spelling is not added again.
+func (c *Client) UpdateContact(ctx context.Context, u crm.ContactUpdate) error {
+	id, err := parseID(u.ContactID, "contact id")
+	if err != nil {
+		return err
+	}
+	p := contactPatch{ID: id}
+	if len(u.Phones) > 0 {
+		var ct contact
+		if err := c.do(ctx, http.MethodGet, "/api/v4/contacts/"+itoa(id), nil, &ct); err != nil {
+			if errors.Is(err, errNoContent) {
+				return crm.ErrNotFound
+			}
+			return err
+		}
+		var vals []phoneValue
+		for _, f := range ct.CustomFieldsValues {
+			if f.FieldCode != "PHONE" {
+				continue
+			}
+			for _, v := range f.Values {
+				s, _ := v.Value.(string)
+				vals = append(vals, phoneValue{Value: s, EnumCode: v.EnumCode})
+			}
+		}
+		added := false
+	next:
+		for _, ph := range u.Phones {
+			if len(digits(ph)) < 7 {
+				return fmt.Errorf("%w: phone %q", crm.ErrInvalid, ph)
+			}
+			for _, v := range vals {
+				if samePhone(v.Value, ph) {
+					continue next
+				}
+			}
+			vals = append(vals, phoneValue{Value: ph, EnumCode: "MOB"})
+			added = true
+		}
+		if added {
+			p.CustomFieldsValues = append(p.CustomFieldsValues, contactField{FieldCode: "PHONE", Values: vals})
+		}
+	}
+	for k, v := range u.Fields {
+		fid, err := parseID(k, "field id")
+		if err != nil {
+			return err
+		}
+		var vals []fieldValue
+		if vs, ok := v.([]any); ok {
+			for _, x := range vs {
+				vals = append(vals, fieldValue{Value: x})
+			}
+		} else {
+			vals = []fieldValue{{Value: v}}
+		}
+		p.CustomFieldsValues = append(p.CustomFieldsValues, contactField{FieldID: fid, Values: vals})
+	}
+	if len(p.CustomFieldsValues) == 0 {
+		return nil // nothing to change: the phones are there already
+	}
+	err = c.do(ctx, http.MethodPatch, "/api/v4/contacts", []contactPatch{p}, nil)
+	if errors.Is(err, errNoContent) {
+		return nil
+	}
+	return err
+}

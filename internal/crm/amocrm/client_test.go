@@ -188,3 +188,62 @@ func TestFieldsPaged(t *testing.T) {
 		t.Fatalf("%d deal fields, %d in all", deals, len(fs))
 	}
 }
+
+// UpdateContact adds a phone beside the contact's own (amoCRM replaces a
+// field's values, so the old ones are sent too, enum codes kept), does not
+// add a phone the contact has in another spelling, sets custom fields, and
+// maps amoCRM's refusals and faults.
+func TestUpdateContactAgainstFake(t *testing.T) {
+	ctx := context.Background()
+	fake := amofake.New()
+	fake.AddContact(amofake.Contact{ID: 201, Name: "Иван", Phones: []string{"8 (916) 123-45-67"}, PhoneCodes: []string{"WORK"}})
+	c := newClient(t, fake, crm.Deps{}, fake.IssueToken())
+
+	if err := c.UpdateContact(ctx, crm.ContactUpdate{ContactID: "201", Phones: []string{"+79031112233"},
+		Fields: map[string]any{"3091701": "VIP"}}); err != nil {
+		t.Fatal(err)
+	}
+	ct, _ := fake.Contact(201)
+	if len(ct.Phones) != 2 || ct.Phones[0] != "8 (916) 123-45-67" || ct.PhoneCodes[0] != "WORK" ||
+		ct.Phones[1] != "+79031112233" || ct.PhoneCodes[1] != "MOB" || ct.Fields[3091701][0] != "VIP" {
+		t.Fatalf("contact after patch %+v", ct)
+	}
+	// The same number spelled otherwise: read, nothing to write.
+	before := len(fake.Calls())
+	if err := c.UpdateContact(ctx, crm.ContactUpdate{ContactID: "201", Phones: []string{"+7 916 123 45 67"}}); err != nil {
+		t.Fatal(err)
+	}
+	calls := fake.Calls()[before:]
+	if len(calls) != 1 || calls[0].Method != "GET" {
+		t.Fatalf("calls for a known phone: %+v", calls)
+	}
+	if got, _ := c.GetContact(ctx, "201"); len(got.Phones) != 2 {
+		t.Fatalf("phones %+v", got.Phones)
+	}
+	if err := c.UpdateContact(ctx, crm.ContactUpdate{ContactID: "999", Phones: []string{"+79031112233"}}); !errors.Is(err, crm.ErrNotFound) {
+		t.Fatalf("missing contact: %v", err)
+	}
+	if err := c.UpdateContact(ctx, crm.ContactUpdate{ContactID: "999", Fields: map[string]any{"3091701": "x"}}); !errors.Is(err, crm.ErrInvalid) {
+		t.Fatalf("missing contact, fields only (amoCRM: 400): %v", err)
+	}
+	if err := c.UpdateContact(ctx, crm.ContactUpdate{ContactID: "201", Fields: map[string]any{"777": "x"}}); !errors.Is(err, crm.ErrInvalid) {
+		t.Fatalf("unknown field: %v", err)
+	}
+	if err := c.UpdateContact(ctx, crm.ContactUpdate{ContactID: "x"}); !errors.Is(err, crm.ErrInvalid) {
+		t.Fatalf("bad id: %v", err)
+	}
+	fake.RateLimit(1, "2")
+	var rl *crm.RateLimitedError
+	if err := c.UpdateContact(ctx, crm.ContactUpdate{ContactID: "201", Fields: map[string]any{"3091701": "y"}}); !errors.As(err, &rl) {
+		t.Fatalf("429: %v", err)
+	}
+	fake.SetDown(true)
+	if err := c.UpdateContact(ctx, crm.ContactUpdate{ContactID: "201", Fields: map[string]any{"3091701": "y"}}); !errors.Is(err, crm.ErrUnavailable) {
+		t.Fatalf("down: %v", err)
+	}
+	fake.SetDown(false)
+	fake.ExpireAccessTokens()
+	if err := c.UpdateContact(ctx, crm.ContactUpdate{ContactID: "201", Fields: map[string]any{"3091701": "y"}}); !errors.Is(err, crm.ErrUnauthorized) {
+		t.Fatalf("expired token: %v", err)
+	}
+}

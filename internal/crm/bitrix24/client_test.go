@@ -324,3 +324,52 @@ func TestDocumentedErrorAnswers(t *testing.T) {
 		})
 	}
 }
+
+// UpdateContact adds a phone as a multifield item without ID (the
+// portal keeps the contact's numbers), skips a number the contact has in
+// another spelling, sets UF_CRM_* fields, and maps the portal's errors.
+func TestUpdateContact(t *testing.T) {
+	c, fake, _ := newClient(t)
+	ctx := context.Background()
+	err := c.UpdateContact(ctx, crm.ContactUpdate{ContactID: "84", Phones: []string{"+79031112233", "8 916 123-45-67"},
+		Fields: map[string]any{"UF_CRM_CARD": "B-2002"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := fake.Calls()[len(fake.Calls())-1]
+	wantParams := map[string]any{"id": "84", "fields": map[string]any{"UF_CRM_CARD": "B-2002",
+		"PHONE": []any{map[string]any{"VALUE": "+79031112233", "VALUE_TYPE": "MOBILE"}}},
+		"params": map[string]any{"REGISTER_SONET_EVENT": "Y"}}
+	if last.Method != "crm.contact.update" || !reflect.DeepEqual(last.Params, wantParams) {
+		t.Fatalf("crm.contact.update request: %+v", last)
+	}
+	ct, err := c.GetContact(ctx, "84")
+	if err != nil || !reflect.DeepEqual(ct.Phones, []string{"+79161234567", "+79031112233"}) || ct.Fields["UF_CRM_CARD"] != "B-2002" {
+		t.Fatalf("contact after update: %+v %v", ct, err)
+	}
+	// Nothing new: only the read.
+	n := len(fake.Calls())
+	if err := c.UpdateContact(ctx, crm.ContactUpdate{ContactID: "84", Phones: []string{"79031112233"}}); err != nil {
+		t.Fatal(err)
+	}
+	if calls := fake.Calls()[n:]; len(calls) != 1 || calls[0].Method != "crm.contact.get" {
+		t.Fatalf("calls for known phones: %+v", calls)
+	}
+	if err := c.UpdateContact(ctx, crm.ContactUpdate{ContactID: "999", Fields: map[string]any{"UF_CRM_CARD": "x"}}); !errors.Is(err, crm.ErrNotFound) {
+		t.Fatalf("missing contact: %v", err)
+	}
+	if err := c.UpdateContact(ctx, crm.ContactUpdate{ContactID: "999", Phones: []string{"+79031112233"}}); !errors.Is(err, crm.ErrNotFound) {
+		t.Fatalf("missing contact (phones): %v", err)
+	}
+	if err := c.UpdateContact(ctx, crm.ContactUpdate{ContactID: "84", Fields: map[string]any{"PHONE": "x"}}); !errors.Is(err, crm.ErrInvalid) {
+		t.Fatalf("PHONE as a field: %v", err)
+	}
+	fake.LimitNext(1)
+	if err := c.UpdateContact(ctx, crm.ContactUpdate{ContactID: "84", Fields: map[string]any{"UF_CRM_CARD": "y"}}); !crm.Retryable(err) {
+		t.Fatalf("query limit: %v", err)
+	}
+	fake.Revoke()
+	if err := c.UpdateContact(ctx, crm.ContactUpdate{ContactID: "84", Fields: map[string]any{"UF_CRM_CARD": "y"}}); !errors.Is(err, crm.ErrUnauthorized) {
+		t.Fatalf("revoked webhook: %v", err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -374,4 +375,89 @@ func customFields(raw map[string]any) map[string]any {
 func validID(id string) bool {
 	n, err := strconv.ParseUint(id, 10, 63)
 	return err == nil && n > 0
+}
+
+var fieldNameRe = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,63}$`)
+
+// UpdateContact is crm.contact.update
+// (https://apidocs.bitrix24.com/api-reference/crm/contacts/crm-contact-update.html):
+// fields PHONE as a multifield list — an item without ID is added, the
+// contact's other numbers stay — and custom fields by their UF_CRM_* names.
+// The contact is read first (crm.contact.get) so that a number it has in
+// another spelling is not added twice; MOBILE is the value type of a
+// number shared from Telegram.
+func (c *Client) UpdateContact(ctx context.Context, u crm.ContactUpdate) error {
+	if !validID(u.ContactID) {
+		return fmt.Errorf("bitrix24: crm.contact.update: %w: contact id %q", crm.ErrInvalid, u.ContactID)
+	}
+	fields := map[string]any{}
+	for k, v := range u.Fields {
+		if !fieldNameRe.MatchString(k) || strings.EqualFold(k, "PHONE") || strings.EqualFold(k, "EMAIL") || strings.EqualFold(k, "ID") {
+			return fmt.Errorf("bitrix24: crm.contact.update: %w: field %q", crm.ErrInvalid, k)
+		}
+		fields[strings.ToUpper(k)] = v
+	}
+	if len(u.Phones) > 0 {
+		ct, err := c.GetContact(ctx, u.ContactID)
+		if err != nil {
+			return err
+		}
+		var add []map[string]string
+	next:
+		for _, p := range u.Phones {
+			if len(phoneVariants(p)) == 0 {
+				return fmt.Errorf("bitrix24: crm.contact.update: %w: phone %q", crm.ErrInvalid, p)
+			}
+			for _, have := range ct.Phones {
+				if samePhone(have, p) {
+					continue next
+				}
+			}
+			for _, a := range add {
+				if samePhone(a["VALUE"], p) {
+					continue next
+				}
+			}
+			add = append(add, map[string]string{"VALUE": p, "VALUE_TYPE": "MOBILE"})
+		}
+		if len(add) > 0 {
+			fields["PHONE"] = add
+		}
+	}
+	if len(fields) == 0 {
+		return nil
+	}
+	env, err := c.call(ctx, "crm.contact.update", map[string]any{
+		"id":     u.ContactID,
+		"fields": fields,
+		"params": map[string]string{"REGISTER_SONET_EVENT": "Y"},
+	})
+	if err != nil {
+		return err
+	}
+	var ok bool
+	if err := decode("crm.contact.update", env.Result, &ok); err != nil || !ok {
+		return fmt.Errorf("bitrix24: crm.contact.update: %w: result %s", crm.ErrInvalid, env.Result)
+	}
+	return nil
+}
+
+// samePhone compares the last ten digits (+7 916… and 8 916… are one
+// number).
+func samePhone(a, b string) bool {
+	dig := func(s string) string {
+		var d strings.Builder
+		for _, r := range s {
+			if r >= '0' && r <= '9' {
+				d.WriteRune(r)
+			}
+		}
+		out := d.String()
+		if len(out) > 10 {
+			out = out[len(out)-10:]
+		}
+		return out
+	}
+	x, y := dig(a), dig(b)
+	return len(x) >= 7 && x == y
 }

@@ -174,6 +174,9 @@ func TestDocExamplesRun(t *testing.T) {
 	if d, _ := one.Deal("D-77"); d.StageID != "booked" || d.ResponsibleUserID != "u-2" {
 		t.Errorf("1C deal after the PATCH example: %+v", d)
 	}
+	if k, _ := one.Client("C-1001"); len(k.Phones) != 2 || k.Phones[1] != "+79031112233" || k.Fields["visit_rating"] != float64(5) {
+		t.Errorf("1C client after the PATCH example: %+v", k)
+	}
 	if n := one.Notes("D-77"); len(n) != 1 {
 		t.Errorf("1C notes: %v", n)
 	}

@@ -182,3 +182,37 @@ func TestNormalizePhone(t *testing.T) {
 		}
 	}
 }
+
+// UpdateContact is PATCH /clients/{id}: phones (normalised to E.164) added
+// where the client lacks them, fields set; the tenant's refusals and
+// faults map to the crm errors.
+func TestUpdateContact(t *testing.T) {
+	ctx := context.Background()
+	c, fake, _ := newClient(t)
+	if err := c.UpdateContact(ctx, crm.ContactUpdate{ContactID: "C-1001", Phones: []string{"8 903 111-22-33", "+79161234567"},
+		Fields: map[string]any{"survey_rating": 5}}); err != nil {
+		t.Fatal(err)
+	}
+	k, _ := fake.Client("C-1001")
+	if !reflect.DeepEqual(k.Phones, []string{"+79161234567", "+79031112233"}) || k.Fields["survey_rating"] != float64(5) || k.Fields["card"] != "A-1001" {
+		t.Fatalf("client after patch: %+v", k)
+	}
+	if err := c.UpdateContact(ctx, crm.ContactUpdate{ContactID: "C-404", Fields: map[string]any{"x": 1}}); !errors.Is(err, crm.ErrNotFound) {
+		t.Fatalf("unknown client: %v", err)
+	}
+	if err := c.UpdateContact(ctx, crm.ContactUpdate{ContactID: "C-1001", Fields: map[string]any{"phones": "x"}}); !errors.Is(err, crm.ErrInvalid) {
+		t.Fatalf("reserved field: %v", err)
+	}
+	if err := c.UpdateContact(ctx, crm.ContactUpdate{ContactID: "C-1001", Phones: []string{"n/a"}}); !errors.Is(err, crm.ErrInvalid) {
+		t.Fatalf("phone without digits: %v", err)
+	}
+	fake.LimitNext(1)
+	var rl *crm.RateLimitedError
+	if err := c.UpdateContact(ctx, crm.ContactUpdate{ContactID: "C-1001", Fields: map[string]any{"x": 1}}); !errors.As(err, &rl) {
+		t.Fatalf("429: %v", err)
+	}
+	fake.SetDown(true)
+	if err := c.UpdateContact(ctx, crm.ContactUpdate{ContactID: "C-1001", Fields: map[string]any{"x": 1}}); !errors.Is(err, crm.ErrUnavailable) {
+		t.Fatalf("down: %v", err)
+	}
+}

@@ -163,6 +163,43 @@ func (c *Client) UpdateDeal(ctx context.Context, u crm.DealUpdate) error {
 	return c.do(ctx, "PATCH", "/deals/"+seg(u.DealID), nil, body, nil)
 }
 
+// reservedFields are Client members that are not custom fields.
+var reservedFields = map[string]bool{"id": true, "name": true, "phones": true, "emails": true, "telegram_id": true}
+
+// UpdateContact is PATCH /clients/{id} {"add_phones": [...], "fields": {...}}
+// (schema "ClientUpdate"): phones in E.164 to add where the client lacks
+// them (the tenant's system compares as it stores numbers), custom fields
+// to set by name.
+func (c *Client) UpdateContact(ctx context.Context, u crm.ContactUpdate) error {
+	if strings.TrimSpace(u.ContactID) == "" {
+		return fmt.Errorf("httpjson: %w: empty client id", crm.ErrInvalid)
+	}
+	body := map[string]any{}
+	var phones []string
+	for _, p := range u.Phones {
+		n := NormalizePhone(p)
+		if n == "" {
+			return fmt.Errorf("httpjson: %w: no digits in phone", crm.ErrInvalid)
+		}
+		phones = append(phones, n)
+	}
+	if len(phones) > 0 {
+		body["add_phones"] = phones
+	}
+	for k := range u.Fields {
+		if k == "" || reservedFields[k] {
+			return fmt.Errorf("httpjson: %w: field %q", crm.ErrInvalid, k)
+		}
+	}
+	if len(u.Fields) > 0 {
+		body["fields"] = u.Fields
+	}
+	if len(body) == 0 {
+		return nil
+	}
+	return c.do(ctx, "PATCH", "/clients/"+seg(u.ContactID), nil, body, nil)
+}
+
 // AddNote is POST /deals/{id}/notes {"text": ...}.
 func (c *Client) AddNote(ctx context.Context, n crm.Note) error {
 	if strings.TrimSpace(n.DealID) == "" || strings.TrimSpace(n.Text) == "" {

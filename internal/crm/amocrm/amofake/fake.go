@@ -74,7 +74,9 @@ type Contact struct {
 	ID     int64
 	Name   string
 	Phones []string
-	Fields map[int64][]any
+	// PhoneCodes are the enum codes of Phones (WORK when missing).
+	PhoneCodes []string
+	Fields     map[int64][]any
 }
 
 // Note is a note added to a lead.
@@ -161,6 +163,24 @@ func (f *Fake) AddContact(c Contact) {
 		c.Fields = map[int64][]any{}
 	}
 	f.contacts[c.ID] = &c
+}
+
+// Contact returns a copy of a contact.
+func (f *Fake) Contact(id int64) (Contact, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.contacts[id]
+	if !ok {
+		return Contact{}, false
+	}
+	out := *c
+	out.Phones = append([]string(nil), c.Phones...)
+	out.PhoneCodes = append([]string(nil), c.PhoneCodes...)
+	out.Fields = map[int64][]any{}
+	for k, v := range c.Fields {
+		out.Fields[k] = append([]any(nil), v...)
+	}
+	return out, true
 }
 
 // Notes returns the notes added so far.
@@ -298,6 +318,8 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 		f.queryContacts(w, r.URL.Query().Get("query"))
 	case r.Method == http.MethodPatch && path == "/leads":
 		f.patchLeads(w, r)
+	case r.Method == http.MethodPatch && path == "/contacts":
+		f.patchContacts(w, r)
 	case r.Method == http.MethodPost && path == "/leads/notes":
 		f.addNotes(w, r)
 	case r.Method == http.MethodGet && path == "/leads/pipelines":

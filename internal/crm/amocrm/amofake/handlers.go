@@ -39,8 +39,12 @@ func (f *Fake) contactJSON(c *Contact) map[string]any {
 	var cfs []any
 	if len(c.Phones) > 0 {
 		var vals []any
-		for _, p := range c.Phones {
-			vals = append(vals, map[string]any{"value": p, "enum_id": 1, "enum_code": "WORK"})
+		for i, p := range c.Phones {
+			code, enum := "WORK", 1
+			if i < len(c.PhoneCodes) && c.PhoneCodes[i] != "" {
+				code, enum = c.PhoneCodes[i], phoneEnums[c.PhoneCodes[i]]
+			}
+			vals = append(vals, map[string]any{"value": p, "enum_id": enum, "enum_code": code})
 		}
 		cfs = append(cfs, map[string]any{"field_id": 3, "field_name": "Телефон", "field_code": "PHONE", "field_type": "multitext", "values": vals})
 	}
@@ -231,5 +235,93 @@ func (f *Fake) token(w http.ResponseWriter, r *http.Request) {
 	at, rt := fmt.Sprintf("at-%d", f.id()), fmt.Sprintf("rt-%d", f.id())
 	f.access[at], f.refresh[rt] = true, true
 	m["access_token"], m["refresh_token"] = at, rt
+	writeJSON(w, 200, m)
+}
+
+// phoneEnums are the PHONE field's enum codes and ids (the codes amoCRM
+// documents for PHONE: WORK, WORKDD, MOB, FAX, HOME, OTHER).
+var phoneEnums = map[string]int{"WORK": 1, "WORKDD": 3, "MOB": 5, "FAX": 7, "HOME": 9, "OTHER": 11}
+
+// patchContacts is PATCH /api/v4/contacts
+// (https://www.amocrm.ru/developers/content/crm_platform/contacts-api#contacts-edit):
+// an array of contacts; a custom field is named by field_id or field_code,
+// and the values sent replace the field's values (the PHONE multitext
+// field included: phones not sent are removed).
+func (f *Fake) patchContacts(w http.ResponseWriter, r *http.Request) {
+	var body []struct {
+		ID                 int64   `json:"id"`
+		Name               *string `json:"name"`
+		CustomFieldsValues []struct {
+			FieldID   int64  `json:"field_id"`
+			FieldCode string `json:"field_code"`
+			Values    []struct {
+				Value    any    `json:"value"`
+				EnumCode string `json:"enum_code"`
+			} `json:"values"`
+		} `json:"custom_fields_values"`
+	}
+	raw, _ := io.ReadAll(r.Body)
+	if err := json.Unmarshal(raw, &body); err != nil || len(body) == 0 || len(body) > 250 {
+		badRequest(w, "", "The body must be a JSON array of 1 to 250 contacts.")
+		return
+	}
+	for i, b := range body {
+		if _, ok := f.contacts[b.ID]; !ok {
+			badRequest(w, fmt.Sprintf("%d.id", i), "Contact not found.")
+			return
+		}
+		for j, cf := range b.CustomFieldsValues {
+			switch {
+			case cf.FieldCode == "PHONE" || cf.FieldID == 3:
+				for k, v := range cf.Values {
+					if _, ok := v.Value.(string); !ok {
+						badRequest(w, fmt.Sprintf("custom_fields_values.%d.values.%d.value", j, k), "This value should be of type string.")
+						return
+					}
+					if _, ok := phoneEnums[v.EnumCode]; v.EnumCode != "" && !ok {
+						badRequest(w, fmt.Sprintf("custom_fields_values.%d.values.%d.enum_code", j, k), "The value you selected is not a valid choice.")
+						return
+					}
+				}
+			case cf.FieldCode != "":
+				badRequest(w, fmt.Sprintf("custom_fields_values.%d.field_code", j), "The value you selected is not a valid choice.")
+				return
+			case !f.fieldIDs[cf.FieldID]:
+				badRequest(w, fmt.Sprintf("custom_fields_values.%d.field_id", j), "The value you selected is not a valid choice.")
+				return
+			}
+		}
+	}
+	now := time.Now().Unix()
+	var out []any
+	for i, b := range body {
+		c := f.contacts[b.ID]
+		if b.Name != nil {
+			c.Name = *b.Name
+		}
+		for _, cf := range b.CustomFieldsValues {
+			if cf.FieldCode == "PHONE" || cf.FieldID == 3 {
+				c.Phones, c.PhoneCodes = nil, nil
+				for _, v := range cf.Values {
+					code := v.EnumCode
+					if code == "" {
+						code = "WORK"
+					}
+					c.Phones = append(c.Phones, v.Value.(string))
+					c.PhoneCodes = append(c.PhoneCodes, code)
+				}
+				continue
+			}
+			var vs []any
+			for _, v := range cf.Values {
+				vs = append(vs, v.Value)
+			}
+			c.Fields[cf.FieldID] = vs
+		}
+		out = append(out, map[string]any{"id": c.ID, "name": c.Name, "updated_at": now, "request_id": strconv.Itoa(i),
+			"_links": map[string]any{"self": map[string]any{"href": fmt.Sprintf("https://%s.amocrm.ru/api/v4/contacts/%d", f.Subdomain, c.ID)}}})
+	}
+	m := fixtureMap("contacts_patch_response.json")
+	m["_embedded"] = map[string]any{"contacts": out}
 	writeJSON(w, 200, m)
 }

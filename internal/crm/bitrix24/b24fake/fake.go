@@ -53,6 +53,7 @@ type Server struct {
 	contacts    map[string]map[string]any
 	comments    []Comment
 	nextComment int
+	nextMulti   int // ids of added multifield values
 	defCategory map[string]any
 	categories  []map[string]any
 	statuses    []map[string]any
@@ -157,6 +158,20 @@ func (s *Server) Deal(id string) map[string]any {
 	return out
 }
 
+// Contact returns a copy of a contact, nil when there is none.
+func (s *Server) Contact(id string) map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.contacts[id]
+	if !ok {
+		return nil
+	}
+	raw, _ := json.Marshal(c)
+	var out map[string]any
+	_ = json.Unmarshal(raw, &out)
+	return out
+}
+
 // Comments returns the timeline comments added so far.
 func (s *Server) Comments() []Comment {
 	s.mu.Lock()
@@ -229,6 +244,8 @@ func (s *Server) method(w http.ResponseWriter, method string, p map[string]any) 
 		}
 		d["DATE_MODIFY"] = time.Now().Format(time.RFC3339)
 		writeJSON(w, http.StatusOK, DealUpdateOK)
+	case "crm.contact.update":
+		s.updateContact(w, p)
 	case "crm.contact.list":
 		filter, _ := param(p, "filter").(map[string]any)
 		phone := str(param(filter, "PHONE"))
@@ -419,4 +436,82 @@ func Post(ctx context.Context, target string, form url.Values) (int, error) {
 	}
 	_ = resp.Body.Close()
 	return resp.StatusCode, nil
+}
+
+// multifieldTypes are the VALUE_TYPEs of PHONE
+// (https://apidocs.bitrix24.com/api-reference/crm/data-types.html#crm_multifield).
+var multifieldTypes = map[string]bool{"WORK": true, "MOBILE": true, "FAX": true, "HOME": true, "PAGER": true, "MAILING": true, "OTHER": true}
+
+// updateContact is crm.contact.update
+// (https://apidocs.bitrix24.com/api-reference/crm/contacts/crm-contact-update.html):
+// an unknown id answers 400 "Not found"; a multifield item (PHONE, EMAIL)
+// with an ID changes that value (an empty VALUE deletes it), one without
+// ID is added; other fields are set when crm.contact.fields has them and
+// are otherwise ignored, as the portal does. The caller holds s.mu.
+func (s *Server) updateContact(w http.ResponseWriter, p map[string]any) {
+	id := str(param(p, "id"))
+	if n, err := strconv.Atoi(id); err != nil || n <= 0 {
+		writeJSON(w, http.StatusBadRequest, ErrIDNotDefined)
+		return
+	}
+	c, ok := s.contacts[id]
+	if !ok {
+		writeJSON(w, http.StatusBadRequest, ErrNotFound)
+		return
+	}
+	fields, _ := param(p, "fields").(map[string]any)
+	for k, v := range fields {
+		k = strings.ToUpper(k)
+		switch k {
+		case "PHONE", "EMAIL":
+			items, ok := v.([]any)
+			if !ok {
+				writeJSON(w, http.StatusBadRequest, `{"error":"","error_description":"Invalid multifield value."}`)
+				return
+			}
+			for _, it := range items {
+				m, _ := it.(map[string]any)
+				if t := str(m["VALUE_TYPE"]); t != "" && !multifieldTypes[t] {
+					writeJSON(w, http.StatusBadRequest, `{"error":"","error_description":"Invalid VALUE_TYPE."}`)
+					return
+				}
+			}
+		}
+	}
+	for k, v := range fields {
+		k = strings.ToUpper(k)
+		switch {
+		case k == "PHONE" || k == "EMAIL":
+			cur, _ := c[k].([]any)
+			for _, it := range v.([]any) {
+				m, _ := it.(map[string]any)
+				if mid := str(m["ID"]); mid != "" {
+					var kept []any
+					for _, old := range cur {
+						om := old.(map[string]any)
+						if str(om["ID"]) != mid {
+							kept = append(kept, om)
+						} else if val := str(m["VALUE"]); val != "" {
+							om["VALUE"] = val
+							kept = append(kept, om)
+						}
+					}
+					cur = kept
+					continue
+				}
+				typ := str(m["VALUE_TYPE"])
+				if typ == "" {
+					typ = "WORK"
+				}
+				s.nextMulti++
+				cur = append(cur, map[string]any{"ID": strconv.Itoa(2000 + s.nextMulti), "VALUE_TYPE": typ, "VALUE": str(m["VALUE"]), "TYPE_ID": k})
+			}
+			c[k] = cur
+			c["HAS_"+k] = map[bool]string{true: "Y", false: "N"}[len(cur) > 0]
+		case s.ctFields[k] != nil && k != "ID":
+			c[k] = v
+		}
+	}
+	c["DATE_MODIFY"] = time.Now().Format(time.RFC3339)
+	writeJSON(w, http.StatusOK, ContactUpdateOK)
 }

@@ -111,6 +111,12 @@ const ContactGet84 = `{
         "operating_reset_at": 1725021545, "operating": 0}
 }`
 
+// ContactUpdateOK is the answer of crm.contact.update,
+// https://apidocs.bitrix24.com/api-reference/crm/contacts/crm-contact-update.html
+const ContactUpdateOK = `{"result": true, "time": {"start": 1725020945.5, "finish": 1725020945.6, "duration": 0.1,
+    "processing": 0.05, "date_start": "2024-08-30T14:29:05+02:00", "date_finish": "2024-08-30T14:29:05+02:00",
+    "operating_reset_at": 1725021545, "operating": 0}}`
+
 // DealUpdateOK is the answer of crm.deal.update,
 // https://apidocs.bitrix24.com/api-reference/crm/deals/crm-deal-update.html
 const DealUpdateOK = `{"result": true, "time": {"start": 1725020945.5, "finish": 1725020945.6, "duration": 0.1,

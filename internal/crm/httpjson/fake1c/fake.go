@@ -62,6 +62,7 @@ func New() *Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+BasePath+"/clients", s.findClient)
 	mux.HandleFunc("GET "+BasePath+"/clients/{id}", s.getClient)
+	mux.HandleFunc("PATCH "+BasePath+"/clients/{id}", s.patchClient)
 	mux.HandleFunc("GET "+BasePath+"/clients/{id}/balance", s.balance)
 	mux.HandleFunc("GET "+BasePath+"/clients/{id}/visits", s.visitList)
 	mux.HandleFunc("GET "+BasePath+"/deals/{id}", s.getDeal)
@@ -175,6 +176,71 @@ func (s *Server) getClient(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	reply(w, 200, k)
+}
+
+// Client returns a client as the fake stores it.
+func (s *Server) Client(id string) (httpjson.Client1C, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, ok := s.clients[id]
+	return k, ok
+}
+
+// patchClient is PATCH /clients/{id} (schema ClientUpdate): add_phones
+// added where the client lacks them, fields set; 204.
+func (s *Server) patchClient(w http.ResponseWriter, r *http.Request) {
+	var u struct {
+		AddPhones []string       `json:"add_phones"`
+		Fields    map[string]any `json:"fields"`
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&u); err != nil {
+		problem(w, 400, "invalid", "Not a client update: "+err.Error())
+		return
+	}
+	for _, p := range u.AddPhones {
+		if n := httpjson.NormalizePhone(p); !strings.HasPrefix(n, "+") {
+			problem(w, 400, "invalid", "add_phones: E.164 numbers, e.g. +79161234567.")
+			return
+		}
+	}
+	for k := range u.Fields {
+		switch k {
+		case "", "id", "name", "phones", "emails", "telegram_id":
+			problem(w, 400, "invalid", "fields: custom fields only, not "+strconv.Quote(k)+".")
+			return
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, ok := s.clients[r.PathValue("id")]
+	if !ok {
+		problem(w, 404, "not_found", "No such client.")
+		return
+	}
+	k.Phones = append([]string(nil), k.Phones...)
+next:
+	for _, p := range u.AddPhones {
+		for _, have := range k.Phones {
+			if httpjson.NormalizePhone(have) == httpjson.NormalizePhone(p) {
+				continue next
+			}
+		}
+		k.Phones = append(k.Phones, p)
+	}
+	if len(u.Fields) > 0 {
+		f := map[string]any{}
+		for n, v := range k.Fields {
+			f[n] = v
+		}
+		for n, v := range u.Fields {
+			f[n] = v
+		}
+		k.Fields = f
+	}
+	s.clients[k.ID] = k
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Server) balance(w http.ResponseWriter, r *http.Request) {
