@@ -144,7 +144,8 @@ func New(d *Deps) (*App, error) {
 	a.Exchange = exchange.NewService(d.DB, exchange.Options{Clock: d.Clock, Logger: d.Log})
 	// CRM connectors: one factory per kind (bitrix24 and httpjson plug in
 	// the same way); the processor routes crm_ deep links and shared phones.
-	a.CRM = crm.NewService(d.DB, d.Redis, d.Queue, d.Keyring, crm.Options{PublicURL: d.Cfg.PublicURL, Clock: d.Clock, Logger: d.Log})
+	a.CRM = crm.NewService(d.DB, d.Redis, d.Queue, d.Keyring, crm.Options{PublicURL: d.Cfg.PublicURL, Clock: d.Clock, Logger: d.Log,
+		AllowPrivateNetworks: d.Cfg.CRMAllowPrivateNetworks})
 	amo := amocrm.Options{BaseURL: d.Cfg.AmoCRMBaseURL}
 	a.CRM.Register(crm.AmoCRM, amocrm.Factory(amo))
 	a.CRM.RegisterOAuth(crm.AmoCRM, amocrm.NewOAuth(amo))

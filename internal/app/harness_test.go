@@ -80,6 +80,8 @@ func newPlatform(t *testing.T) *platform {
 		WebhookMaxConns:   40,
 		LoginMaxPerMinute: 1000,
 		AmoCRMBaseURL:     amoSrv.URL,
+		// The CRM fakes listen on 127.0.0.1.
+		CRMAllowPrivateNetworks: true,
 	}
 	keyring, err := crypto.NewKeyring("k1", key, nil)
 	if err != nil {

@@ -97,6 +97,8 @@ func newRig(t *testing.T, o rigOpts) *rig {
 			MaxAttempts:   50,
 			RefreshBefore: o.refreshBefore,
 			Logger:        log,
+			// The fakes listen on 127.0.0.1.
+			AllowPrivateNetworks: true,
 		})
 		amo := amocrm.Options{BaseURL: fts.URL}
 		svc.Register(crm.AmoCRM, amocrm.Factory(amo))

@@ -78,8 +78,13 @@ type Options struct {
 	// LinkCodeTTL is the lifetime of a deep-link code (default 30 days).
 	LinkCodeTTL time.Duration
 	HTTPClient  *http.Client
-	Clock       clock.Clock
-	Logger      *slog.Logger
+	// AllowPrivateNetworks lets connectors reach loopback and private
+	// addresses (the in-repo fakes, a 1C server on the office network in a
+	// self-hosted install). Off, the default HTTP client refuses them
+	// (PublicOnlyClient), since tenants type the URLs.
+	AllowPrivateNetworks bool
+	Clock                clock.Clock
+	Logger               *slog.Logger
 }
 
 // Service keeps connectors, accepts their webhooks and runs their calls.
@@ -135,7 +140,11 @@ func NewService(d *db.DB, rdb redis.UniversalClient, q *queue.Client, keys *cryp
 		opts.LinkCodeTTL = 30 * 24 * time.Hour
 	}
 	if opts.HTTPClient == nil {
-		opts.HTTPClient = &http.Client{Timeout: 20 * time.Second}
+		if opts.AllowPrivateNetworks {
+			opts.HTTPClient = &http.Client{Timeout: 20 * time.Second}
+		} else {
+			opts.HTTPClient = PublicOnlyClient(20 * time.Second)
+		}
 	}
 	rates := map[Kind]int{AmoCRM: 7, Bitrix24: 2, HTTPJSON: 10}
 	for k, v := range opts.Rates {

@@ -49,6 +49,9 @@ type Config struct {
 	OutboxLeaseTTL    time.Duration
 	OutboxCallTimeout time.Duration
 	AmoCRMBaseURL     string
+	// CRMAllowPrivateNetworks lets CRM connectors call loopback and private
+	// addresses (off: tenants type the URLs, so they may only be public).
+	CRMAllowPrivateNetworks bool
 }
 
 // Spec describes one setting.
@@ -181,6 +184,14 @@ var Specs = []Spec{
 			}
 		}
 		c.AmoCRMBaseURL = strings.TrimRight(v, "/")
+		return nil
+	}},
+	{"HELPDESK_CRM_ALLOW_PRIVATE_NETWORKS", "false", false, "let CRM connectors call loopback and private addresses (a self-hosted 1C on the office network, the in-repo fakes); off, a tenant's URL can only reach the public internet", func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errors.New("must be true or false")
+		}
+		c.CRMAllowPrivateNetworks = b
 		return nil
 	}},
 }
