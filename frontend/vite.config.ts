@@ -32,5 +32,8 @@ export default defineConfig({
     globals: true,
     include: ['src/**/*.test.{ts,tsx}'],
     setupFiles: ['src/test/setup.ts'],
+    // Component tests drive whole forms with user-event; on a loaded 2-core
+    // CI machine the longest took over the 5 s default.
+    testTimeout: 30_000,
   },
 });
