@@ -3,6 +3,7 @@ package automation
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -25,12 +26,12 @@ import (
 // responsible CRM user). Text is a sendMessage; Method and Params send
 // anything else the outbox can (sendVideo with a file id, copyMessage…).
 type Step struct {
-	Delay  string         `json:"delay,omitempty"`
-	Anchor *Anchor        `json:"anchor,omitempty"`
-	To     []string       `json:"to,omitempty"`
-	Text   string         `json:"text,omitempty"`
-	Method string         `json:"method,omitempty"`
-	Params map[string]any `json:"params,omitempty"`
+	Delay  string          `json:"delay,omitempty"`
+	Anchor *Anchor         `json:"anchor,omitempty"`
+	To     []string        `json:"to,omitempty"`
+	Text   string          `json:"text,omitempty"`
+	Method string          `json:"method,omitempty"`
+	Params json.RawMessage `json:"params,omitempty"`
 }
 
 // Anchor places a step relative to a date field of the deal.
@@ -56,6 +57,39 @@ type SequenceDef struct {
 
 var stepMethods = []string{"sendMessage", "sendPhoto", "sendVideo", "sendDocument", "sendAnimation", "sendAudio", "sendVoice",
 	"sendVideoNote", "copyMessage", "sendMediaGroup"}
+
+// stepRequired are the parameters a step's method cannot do without.
+var stepRequired = map[string][]string{
+	"sendPhoto": {"photo"}, "sendVideo": {"video"}, "sendDocument": {"document"}, "sendAnimation": {"animation"},
+	"sendAudio": {"audio"}, "sendVoice": {"voice"}, "sendVideoNote": {"video_note"},
+	"copyMessage": {"from_chat_id", "message_id"}, "sendMediaGroup": {"media"},
+}
+
+// stepReserved are parameters the sender sets: the outbox refuses a call
+// whose params carry chat_id, so a step holding one could never be sent.
+var stepReserved = []string{"chat_id", "message_thread_id"}
+
+// validateStepParams checks what the outbox would refuse when the step is
+// due, so a bad step is a 422 at save rather than a failure at send time.
+func validateStepParams(st *Step, f func(string) string) error {
+	obj := map[string]json.RawMessage{}
+	if len(st.Params) > 0 && string(st.Params) != "null" {
+		if err := json.Unmarshal(st.Params, &obj); err != nil || obj == nil {
+			return invalid(f("params"), "invalid_type", "must be a JSON object")
+		}
+	}
+	for _, k := range stepReserved {
+		if _, ok := obj[k]; ok {
+			return invalid(f("params."+k), "not_allowed", "is set by the sender (the contact's or the manager's chat)")
+		}
+	}
+	for _, k := range stepRequired[st.Method] {
+		if _, ok := obj[k]; !ok {
+			return invalid(f("params."+k), "required", st.Method+" needs "+k)
+		}
+	}
+	return nil
+}
 
 func (d *SequenceDef) validate() error {
 	d.Name = strings.TrimSpace(d.Name)
@@ -99,6 +133,9 @@ func (d *SequenceDef) validate() error {
 		}
 		if !slices.Contains(stepMethods, st.Method) {
 			return invalid(f("method"), "invalid_value", "must be one of "+strings.Join(stepMethods, ", "))
+		}
+		if err := validateStepParams(st, f); err != nil {
+			return err
 		}
 		if st.Method == "sendMessage" && strings.TrimSpace(st.Text) == "" {
 			return invalid(f("text"), "required", "a text step needs text")
@@ -307,7 +344,10 @@ func (s *Service) cancelLeftStage(ctx context.Context, tx pgx.Tx, connectorID uu
 // is marked sent in the transaction that records its outbox message (with
 // an idempotency key per enrollment, step and recipient), so a crash or a
 // second scheduler never sends a step twice; a contact who unsubscribed or
-// blocked the bot gets nothing and the enrollment ends.
+// blocked the bot gets nothing and the enrollment ends. A step the outbox
+// refuses is marked failed with the reason; a tenant whose batch fails is
+// skipped until the next tick while the others are served, and the errors
+// are returned joined.
 func (s *Service) RunDue(ctx context.Context) (int, error) {
 	now := s.clock.Now()
 	var tenants []uuid.UUID
@@ -329,12 +369,17 @@ func (s *Service) RunDue(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("automation: due tenants: %w", err)
 	}
+	// A tenant whose batch fails is logged and left for the next tick; the
+	// others are still served (one tenant's data never stops another's).
 	total := 0
+	var errs []error
 	for _, t := range tenants {
 		for {
 			n, err := s.sendDue(ctx, t, now)
 			if err != nil {
-				return total, err
+				s.log.Warn("automation: due steps", "tenant_id", t, "error", err)
+				errs = append(errs, fmt.Errorf("tenant %s: %w", t, err))
+				break
 			}
 			total += n
 			if n < dueBatch {
@@ -342,7 +387,7 @@ func (s *Service) RunDue(ctx context.Context) (int, error) {
 			}
 		}
 	}
-	return total, nil
+	return total, errors.Join(errs...)
 }
 
 const dueBatch = 100
@@ -456,8 +501,10 @@ func (s *Service) sendStep(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, d
 		return nil, "skipped", why, nil
 	}
 	params := map[string]any{}
-	for k, v := range d.step.Params {
-		params[k] = v
+	if len(d.step.Params) > 0 && string(d.step.Params) != "null" {
+		if err := json.Unmarshal(d.step.Params, &params); err != nil || params == nil {
+			return nil, "failed", "invalid_step: params must be a JSON object", nil
+		}
 	}
 	text := strings.ReplaceAll(d.step.Text, "{first_name}", d.firstName)
 	method := d.step.Method
@@ -474,6 +521,11 @@ func (s *Service) sendStep(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, d
 	id, err := s.ob.EnqueueTx(ctx, tx, outbox.Message{TenantID: tenantID, BotID: botID, ChatID: chatID, Method: method,
 		Params: marshal(params), Priority: outbox.Bulk, Kind: "automation.sequence",
 		IdempotencyKey: fmt.Sprintf("seq:%s:%d:%s", d.enrollment, d.idx, d.recipient)})
+	if errors.Is(err, outbox.ErrInvalid) || errors.Is(err, outbox.ErrUnknownMethod) {
+		// A step saved before its params were validated: it fails alone
+		// instead of rolling back the tenant's batch on every tick.
+		return nil, "failed", "invalid_step: " + err.Error(), nil
+	}
 	if err != nil {
 		return nil, "", "", err
 	}
