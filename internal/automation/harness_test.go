@@ -283,6 +283,13 @@ func (r *rig) runsSettled(ruleID uuid.UUID, n int) []automation.Run {
 			if run.Outcome == "pending" {
 				return false
 			}
+			// A run is "failed" as soon as one action failed, while
+			// another may still be pending.
+			for _, a := range run.Actions {
+				if a.Status == "pending" {
+					return false
+				}
+			}
 		}
 		return true
 	})
