@@ -254,12 +254,12 @@ func (s *Service) execute(ctx context.Context, tenantID, runID uuid.UUID, idx in
 			if p.StageID != "" {
 				u.StageID = &p.StageID
 			}
-			if err := s.crm.UpdateDeal(ctx, tenantID, connectorID, u); err != nil {
+			if err := s.crm.UpdateDeal(ctx, tenantID, connectorID, fmt.Sprintf("auto:%s:%d:update", runID, idx), u); err != nil {
 				return "", permanent(err)
 			}
 		}
 		if p.Note != "" {
-			if err := s.crm.AddNote(ctx, tenantID, connectorID, crm.Note{DealID: dealID, Text: p.Note}); err != nil {
+			if err := s.crm.AddNote(ctx, tenantID, connectorID, fmt.Sprintf("auto:%s:%d:note", runID, idx), crm.Note{DealID: dealID, Text: p.Note}); err != nil {
 				return "", permanent(err)
 			}
 		}

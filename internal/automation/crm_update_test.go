@@ -1,0 +1,40 @@
+package automation_test
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// crm.update is keyed by the rule run and the action: a second event with
+// the same content is a new call (the deal may have moved in between),
+// while running the same action again is one call.
+func TestCRMUpdateOncePerRun(t *testing.T) {
+	r := newRig(t, "")
+	ctx := context.Background()
+	rule := r.rule(`{"name": "Back to work", "trigger": {"type": "deal.stage_entered", "stage_id": "s1"},
+		"actions": [{"type": "crm.update", "params": {"stage_id": "s2", "note": "moved on"}}]}`)
+	for i := range 2 {
+		if err := r.svc.HandleCRMEvent(ctx, r.tenant, r.connector, amoEvent("12", "p", "s1", "", r.clock.Now())); err != nil {
+			t.Fatal(err)
+		}
+		runs := r.runsSettled(rule.ID, i+1)
+		if runs[0].Outcome != "ok" {
+			t.Fatalf("run = %+v", runs[0])
+		}
+		r.clock.Advance(time.Minute) // a new event key
+	}
+	runs := r.runsSettled(rule.ID, 2)
+	// What a crashed worker's retry would do after the call but before the
+	// result was recorded: the crm service keeps it one call.
+	if _, err := env.Owner.Exec(ctx, `UPDATE automation_action_runs SET status = 'pending' WHERE run_id = $1`, runs[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.svc.RunAction(ctx, r.tenant, runs[0].ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	ups, notes := r.crm.recorded()
+	if len(ups) != 2 || len(notes) != 2 {
+		t.Fatalf("updates = %d, notes = %d, want 2 each", len(ups), len(notes))
+	}
+}
