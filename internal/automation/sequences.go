@@ -158,6 +158,11 @@ type Target struct {
 	Fields map[string]any
 	// ManagerTgUserID gets the steps addressed to the manager.
 	ManagerTgUserID *int64
+	// SourceRunID and SourceIdx name the rule action that starts the
+	// sequence (uuid.Nil: started by hand). An action retried after its
+	// start committed finds that enrollment, even one already finished.
+	SourceRunID uuid.UUID
+	SourceIdx   int
 }
 
 // targetOf builds a sequence target from an event: the deal's fields and
@@ -218,7 +223,9 @@ func parseDate(v any, loc *time.Location) (time.Time, bool) {
 
 // StartSequence enrolls a contact (once: an active enrollment of the same
 // sequence is kept) and schedules a row per step and recipient. started is
-// false when the contact was already enrolled.
+// false when the contact was already enrolled. A target with a source (a
+// rule run's action) enrolls once per source: a retry of the action finds
+// its enrollment (started is true) even when it has ended since.
 func (s *Service) StartSequence(ctx context.Context, tenantID, seqID uuid.UUID, t Target) (started bool, err error) {
 	seq, err := s.GetSequence(ctx, tenantID, seqID)
 	if err != nil {
@@ -231,18 +238,37 @@ func (s *Service) StartSequence(ctx context.Context, tenantID, seqID uuid.UUID, 
 		}
 	}
 	now := s.clock.Now()
-	var connector *uuid.UUID
+	var connector, sourceRun *uuid.UUID
+	var sourceIdx *int
 	if t.ConnectorID != uuid.Nil {
 		connector = &t.ConnectorID
 	}
+	if t.SourceRunID != uuid.Nil {
+		sourceRun, sourceIdx = &t.SourceRunID, &t.SourceIdx
+	}
 	err = s.inTenant(ctx, tenantID, func(tx pgx.Tx) error {
+		started = false
 		id := ids.New()
+		// No conflict target: either the active-enrollment or the source
+		// index keeps the row single.
 		tag, err := tx.Exec(ctx, `INSERT INTO sequence_enrollments (id, tenant_id, sequence_id, contact_id, connector_id, deal_id,
-			pipeline_id, stage_id, manager_tg_user_id, started_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-			ON CONFLICT (tenant_id, sequence_id, contact_id) WHERE status = 'active' DO NOTHING`,
-			id, tenantID, seqID, t.ContactID, connector, t.DealID, t.PipelineID, t.StageID, t.ManagerTgUserID, now)
-		if err != nil || tag.RowsAffected() == 0 {
+			pipeline_id, stage_id, manager_tg_user_id, started_at, source_run_id, source_idx)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING`,
+			id, tenantID, seqID, t.ContactID, connector, t.DealID, t.PipelineID, t.StageID, t.ManagerTgUserID, now, sourceRun, sourceIdx)
+		if err != nil {
 			return err
+		}
+		if tag.RowsAffected() == 0 {
+			if sourceRun != nil {
+				// The retry of an action whose start committed.
+				err := tx.QueryRow(ctx, `SELECT true FROM sequence_enrollments WHERE source_run_id = $1 AND source_idx = $2`,
+					sourceRun, sourceIdx).Scan(&started)
+				if db.IsNotFound(err) {
+					err = nil
+				}
+				return err
+			}
+			return nil
 		}
 		started = true
 		for i, st := range seq.Steps {

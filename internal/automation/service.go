@@ -51,7 +51,7 @@ type CRMWriter interface {
 // Dispatcher posts job cards and keeps them in step with their deals
 // (*dispatch.Service).
 type Dispatcher interface {
-	PostJob(ctx context.Context, tenantID, connectorID uuid.UUID, dealID string, over dispatch.Config) error
+	PostJob(ctx context.Context, tenantID, connectorID uuid.UUID, dealID, source string, over dispatch.Config) error
 	HandleDealEvent(ctx context.Context, tenantID, connectorID uuid.UUID, e crm.Event) error
 }
 

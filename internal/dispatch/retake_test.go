@@ -20,7 +20,7 @@ func TestRetakeWritesBackAgain(t *testing.T) {
 	r.deal("950", "")
 	over := spec
 	over.TakenStageID = "found"
-	if err := r.svc.PostJob(ctx, r.tenant, r.connector, "950", over); err != nil {
+	if err := r.svc.PostJob(ctx, r.tenant, r.connector, "950", "", over); err != nil {
 		t.Fatal(err)
 	}
 	card := r.groupMessage("Move a sofa 950")
@@ -61,5 +61,36 @@ func TestRetakeWritesBackAgain(t *testing.T) {
 	}
 	if len(notes) != 2 || !strings.Contains(notes[1].Text, "#2") {
 		t.Errorf("notes = %+v", notes)
+	}
+}
+
+// A rule action retried after its post committed (the worker died before
+// the action was marked ok) does not re-open the job taken since; a post
+// from a new source (a new event) does.
+func TestRetriedPostDoesNotReopen(t *testing.T) {
+	r := newRig(t, rigOpts{settings: `{"registered_only": false}`})
+	r.bind()
+	ctx := context.Background()
+	r.deal("960", "")
+	if err := r.svc.PostJob(ctx, r.tenant, r.connector, "960", "auto:run-1:0", spec); err != nil {
+		t.Fatal(err)
+	}
+	card := r.groupMessage("Move a sofa 960")
+	exec := r.user("Max")
+	if _, err := r.sb.PressButton(exec.ID, r.group.ID, card.MessageID, buttons(card)[labelTake]); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "taken", func() bool { return r.job("960").Status == "taken" })
+	if err := r.svc.PostJob(ctx, r.tenant, r.connector, "960", "auto:run-1:0", spec); err != nil {
+		t.Fatal(err)
+	}
+	if j := r.job("960"); j.Status != "taken" {
+		t.Fatalf("a retried post re-opened the job: %+v", j)
+	}
+	if err := r.svc.PostJob(ctx, r.tenant, r.connector, "960", "auto:run-2:0", spec); err != nil {
+		t.Fatal(err)
+	}
+	if j := r.job("960"); j.Status != "open" {
+		t.Fatalf("a new event's post left the job %s, want open", j.Status)
 	}
 }
