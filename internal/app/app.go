@@ -3,8 +3,6 @@ package app
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -295,24 +293,19 @@ func (a *App) Worker() (*queue.Server, *queue.Scheduler) {
 }
 
 // crmWriter adapts the crm service to the CRMWriter dispatch and automation
-// declare: updates and notes become durable, retried calls keyed by their
-// content (the same update asked twice — a retried write-back — is one
-// call); deals are read through the tenant's connector.
+// declare: updates and notes become durable, retried calls under the
+// caller's idempotency key (a take's job and generation, a rule run's
+// action) — not their content, which two different takes or events can
+// share; deals are read through the tenant's connector.
 type crmWriter struct{ s *crm.Service }
 
-func callKey(kind string, v any) string {
-	raw, _ := json.Marshal(v)
-	sum := sha256.Sum256(raw)
-	return kind + ":" + hex.EncodeToString(sum[:16])
-}
-
-func (w crmWriter) UpdateDeal(ctx context.Context, tenantID, connectorID uuid.UUID, u crm.DealUpdate) error {
-	_, err := w.s.UpdateDeal(ctx, tenantID, connectorID, callKey("deal", u), u)
+func (w crmWriter) UpdateDeal(ctx context.Context, tenantID, connectorID uuid.UUID, key string, u crm.DealUpdate) error {
+	_, err := w.s.UpdateDeal(ctx, tenantID, connectorID, key, u)
 	return err
 }
 
-func (w crmWriter) AddNote(ctx context.Context, tenantID, connectorID uuid.UUID, n crm.Note) error {
-	_, err := w.s.AddNote(ctx, tenantID, connectorID, callKey("note", n), n)
+func (w crmWriter) AddNote(ctx context.Context, tenantID, connectorID uuid.UUID, key string, n crm.Note) error {
+	_, err := w.s.AddNote(ctx, tenantID, connectorID, key, n)
 	return err
 }
 

@@ -18,11 +18,11 @@ import (
 // durable calls do in the end.
 type connectorWriter struct{ c crm.Connector }
 
-func (w connectorWriter) UpdateDeal(ctx context.Context, _, _ uuid.UUID, u crm.DealUpdate) error {
+func (w connectorWriter) UpdateDeal(ctx context.Context, _, _ uuid.UUID, _ string, u crm.DealUpdate) error {
 	return w.c.UpdateDeal(ctx, u)
 }
 
-func (w connectorWriter) AddNote(ctx context.Context, _, _ uuid.UUID, n crm.Note) error {
+func (w connectorWriter) AddNote(ctx context.Context, _, _ uuid.UUID, _ string, n crm.Note) error {
 	return w.c.AddNote(ctx, n)
 }
 

@@ -46,6 +46,7 @@ type fakeCRM struct {
 	updates []crm.DealUpdate
 	notes   []crm.Note
 	fail    error
+	keys    map[string]bool // keys that succeeded: one call each, as in the crm service
 }
 
 func (f *fakeCRM) GetDeal(_ context.Context, _, _ uuid.UUID, id string) (crm.Deal, error) {
@@ -58,23 +59,29 @@ func (f *fakeCRM) GetDeal(_ context.Context, _, _ uuid.UUID, id string) (crm.Dea
 	return d, nil
 }
 
-func (f *fakeCRM) UpdateDeal(_ context.Context, _, _ uuid.UUID, u crm.DealUpdate) error {
+func (f *fakeCRM) UpdateDeal(_ context.Context, _, _ uuid.UUID, key string, u crm.DealUpdate) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.fail != nil {
 		return f.fail
 	}
-	f.updates = append(f.updates, u)
+	if !f.keys[key] {
+		f.keys[key] = true
+		f.updates = append(f.updates, u)
+	}
 	return nil
 }
 
-func (f *fakeCRM) AddNote(_ context.Context, _, _ uuid.UUID, n crm.Note) error {
+func (f *fakeCRM) AddNote(_ context.Context, _, _ uuid.UUID, key string, n crm.Note) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.fail != nil {
 		return f.fail
 	}
-	f.notes = append(f.notes, n)
+	if !f.keys[key] {
+		f.keys[key] = true
+		f.notes = append(f.notes, n)
+	}
 	return nil
 }
 
@@ -108,8 +115,8 @@ func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, ni
 
 // crmWriter is what the rig's services call the CRM through.
 type crmWriter interface {
-	UpdateDeal(ctx context.Context, tenantID, connectorID uuid.UUID, u crm.DealUpdate) error
-	AddNote(ctx context.Context, tenantID, connectorID uuid.UUID, n crm.Note) error
+	UpdateDeal(ctx context.Context, tenantID, connectorID uuid.UUID, key string, u crm.DealUpdate) error
+	AddNote(ctx context.Context, tenantID, connectorID uuid.UUID, key string, n crm.Note) error
 	GetDeal(ctx context.Context, tenantID, connectorID uuid.UUID, id string) (crm.Deal, error)
 }
 
@@ -121,7 +128,7 @@ func newRig(t *testing.T, dispatchSettings string) *rig {
 func newRigWith(t *testing.T, dispatchSettings string, w crmWriter) *rig {
 	t.Helper()
 	log := discard()
-	r := &rig{t: t, tenant: ids.New(), connector: ids.New(), crm: &fakeCRM{deals: map[string]crm.Deal{}},
+	r := &rig{t: t, tenant: ids.New(), connector: ids.New(), crm: &fakeCRM{deals: map[string]crm.Deal{}, keys: map[string]bool{}},
 		clock: clock.NewFake(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))}
 	var writer crmWriter = r.crm
 	if w != nil {
@@ -282,6 +289,13 @@ func (r *rig) runsSettled(ruleID uuid.UUID, n int) []automation.Run {
 		for _, run := range runs {
 			if run.Outcome == "pending" {
 				return false
+			}
+			// A run is "failed" as soon as one action failed, while
+			// another may still be pending.
+			for _, a := range run.Actions {
+				if a.Status == "pending" {
+					return false
+				}
 			}
 		}
 		return true

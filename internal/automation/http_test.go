@@ -104,6 +104,18 @@ func TestRulesAPI(t *testing.T) {
 	if code := call(r.tenant, "POST", "/api/v1/sequences", map[string]any{"name": "s", "steps": []any{map[string]any{"delay": "-1h", "text": "x"}}}, &prob); code != 422 || prob.Errors[0].Field != "steps[0].delay" {
 		t.Fatalf("negative delay: %d %+v", code, prob.Errors)
 	}
+	// Step params the outbox would refuse when the step is due.
+	for _, c := range []struct{ name, steps, field string }{
+		{"chat_id", `[{"method": "copyMessage", "params": {"chat_id": 1, "from_chat_id": -1001, "message_id": 5}}]`, "steps[0].params.chat_id"},
+		{"not an object", `[{"text": "hi"}, {"method": "sendVideo", "params": [1, 2]}]`, "steps[1].params"},
+		{"missing file", `[{"method": "sendPhoto", "params": {"caption": "x"}}]`, "steps[0].params.photo"},
+		{"unknown method", `[{"method": "banChatMember", "params": {"user_id": 1}}]`, "steps[0].method"},
+	} {
+		body := json.RawMessage(`{"name": "s", "steps": ` + c.steps + `}`)
+		if code := call(r.tenant, "POST", "/api/v1/sequences", body, &prob); code != 422 || len(prob.Errors) == 0 || prob.Errors[0].Field != c.field {
+			t.Errorf("%s: %d %+v, want 422 naming %s", c.name, code, prob.Errors, c.field)
+		}
+	}
 	if code := call(r.tenant, "POST", "/api/v1/sequences", map[string]any{"name": "s", "steps": []any{map[string]any{"text": "hello"}}}, &seq); code != 201 || seq.Steps[0].Delay != "0s" {
 		t.Fatalf("create sequence: %d %+v", code, seq)
 	}

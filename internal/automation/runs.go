@@ -242,7 +242,7 @@ func (s *Service) execute(ctx context.Context, tenantID, runID uuid.UUID, idx in
 		if err := json.Unmarshal(orEmpty(a.Params), &over); err != nil {
 			return "", fmt.Errorf("params: %v: %w", err, errPermanent)
 		}
-		return "job posted for deal " + dealID, permanent(s.dispatch.PostJob(ctx, tenantID, connectorID, dealID, over))
+		return "job posted for deal " + dealID, permanent(s.dispatch.PostJob(ctx, tenantID, connectorID, dealID, fmt.Sprintf("auto:%s:%d", runID, idx), over))
 	case ActionCRMUpdate:
 		if dealID == "" || s.crm == nil {
 			return "", fmt.Errorf("crm.update needs a deal event: %w", errPermanent)
@@ -254,12 +254,12 @@ func (s *Service) execute(ctx context.Context, tenantID, runID uuid.UUID, idx in
 			if p.StageID != "" {
 				u.StageID = &p.StageID
 			}
-			if err := s.crm.UpdateDeal(ctx, tenantID, connectorID, u); err != nil {
+			if err := s.crm.UpdateDeal(ctx, tenantID, connectorID, fmt.Sprintf("auto:%s:%d:update", runID, idx), u); err != nil {
 				return "", permanent(err)
 			}
 		}
 		if p.Note != "" {
-			if err := s.crm.AddNote(ctx, tenantID, connectorID, crm.Note{DealID: dealID, Text: p.Note}); err != nil {
+			if err := s.crm.AddNote(ctx, tenantID, connectorID, fmt.Sprintf("auto:%s:%d:note", runID, idx), crm.Note{DealID: dealID, Text: p.Note}); err != nil {
 				return "", permanent(err)
 			}
 		}
@@ -280,7 +280,9 @@ func (s *Service) execute(ctx context.Context, tenantID, runID uuid.UUID, idx in
 	case ActionSequenceStart:
 		var p sequenceParams
 		_ = json.Unmarshal(orEmpty(a.Params), &p)
-		started, err := s.StartSequence(ctx, tenantID, p.SequenceID, s.targetOf(ctx, tenantID, c.ID, ev))
+		target := s.targetOf(ctx, tenantID, c.ID, ev)
+		target.SourceRunID, target.SourceIdx = runID, idx
+		started, err := s.StartSequence(ctx, tenantID, p.SequenceID, target)
 		if err != nil {
 			return "", permanent(err)
 		}

@@ -3,6 +3,7 @@ package automation
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -25,12 +26,12 @@ import (
 // responsible CRM user). Text is a sendMessage; Method and Params send
 // anything else the outbox can (sendVideo with a file id, copyMessage…).
 type Step struct {
-	Delay  string         `json:"delay,omitempty"`
-	Anchor *Anchor        `json:"anchor,omitempty"`
-	To     []string       `json:"to,omitempty"`
-	Text   string         `json:"text,omitempty"`
-	Method string         `json:"method,omitempty"`
-	Params map[string]any `json:"params,omitempty"`
+	Delay  string          `json:"delay,omitempty"`
+	Anchor *Anchor         `json:"anchor,omitempty"`
+	To     []string        `json:"to,omitempty"`
+	Text   string          `json:"text,omitempty"`
+	Method string          `json:"method,omitempty"`
+	Params json.RawMessage `json:"params,omitempty"`
 }
 
 // Anchor places a step relative to a date field of the deal.
@@ -56,6 +57,39 @@ type SequenceDef struct {
 
 var stepMethods = []string{"sendMessage", "sendPhoto", "sendVideo", "sendDocument", "sendAnimation", "sendAudio", "sendVoice",
 	"sendVideoNote", "copyMessage", "sendMediaGroup"}
+
+// stepRequired are the parameters a step's method cannot do without.
+var stepRequired = map[string][]string{
+	"sendPhoto": {"photo"}, "sendVideo": {"video"}, "sendDocument": {"document"}, "sendAnimation": {"animation"},
+	"sendAudio": {"audio"}, "sendVoice": {"voice"}, "sendVideoNote": {"video_note"},
+	"copyMessage": {"from_chat_id", "message_id"}, "sendMediaGroup": {"media"},
+}
+
+// stepReserved are parameters the sender sets: the outbox refuses a call
+// whose params carry chat_id, so a step holding one could never be sent.
+var stepReserved = []string{"chat_id", "message_thread_id"}
+
+// validateStepParams checks what the outbox would refuse when the step is
+// due, so a bad step is a 422 at save rather than a failure at send time.
+func validateStepParams(st *Step, f func(string) string) error {
+	obj := map[string]json.RawMessage{}
+	if len(st.Params) > 0 && string(st.Params) != "null" {
+		if err := json.Unmarshal(st.Params, &obj); err != nil || obj == nil {
+			return invalid(f("params"), "invalid_type", "must be a JSON object")
+		}
+	}
+	for _, k := range stepReserved {
+		if _, ok := obj[k]; ok {
+			return invalid(f("params."+k), "not_allowed", "is set by the sender (the contact's or the manager's chat)")
+		}
+	}
+	for _, k := range stepRequired[st.Method] {
+		if _, ok := obj[k]; !ok {
+			return invalid(f("params."+k), "required", st.Method+" needs "+k)
+		}
+	}
+	return nil
+}
 
 func (d *SequenceDef) validate() error {
 	d.Name = strings.TrimSpace(d.Name)
@@ -100,6 +134,9 @@ func (d *SequenceDef) validate() error {
 		if !slices.Contains(stepMethods, st.Method) {
 			return invalid(f("method"), "invalid_value", "must be one of "+strings.Join(stepMethods, ", "))
 		}
+		if err := validateStepParams(st, f); err != nil {
+			return err
+		}
 		if st.Method == "sendMessage" && strings.TrimSpace(st.Text) == "" {
 			return invalid(f("text"), "required", "a text step needs text")
 		}
@@ -121,6 +158,11 @@ type Target struct {
 	Fields map[string]any
 	// ManagerTgUserID gets the steps addressed to the manager.
 	ManagerTgUserID *int64
+	// SourceRunID and SourceIdx name the rule action that starts the
+	// sequence (uuid.Nil: started by hand). An action retried after its
+	// start committed finds that enrollment, even one already finished.
+	SourceRunID uuid.UUID
+	SourceIdx   int
 }
 
 // targetOf builds a sequence target from an event: the deal's fields and
@@ -181,7 +223,9 @@ func parseDate(v any, loc *time.Location) (time.Time, bool) {
 
 // StartSequence enrolls a contact (once: an active enrollment of the same
 // sequence is kept) and schedules a row per step and recipient. started is
-// false when the contact was already enrolled.
+// false when the contact was already enrolled. A target with a source (a
+// rule run's action) enrolls once per source: a retry of the action finds
+// its enrollment (started is true) even when it has ended since.
 func (s *Service) StartSequence(ctx context.Context, tenantID, seqID uuid.UUID, t Target) (started bool, err error) {
 	seq, err := s.GetSequence(ctx, tenantID, seqID)
 	if err != nil {
@@ -194,18 +238,37 @@ func (s *Service) StartSequence(ctx context.Context, tenantID, seqID uuid.UUID, 
 		}
 	}
 	now := s.clock.Now()
-	var connector *uuid.UUID
+	var connector, sourceRun *uuid.UUID
+	var sourceIdx *int
 	if t.ConnectorID != uuid.Nil {
 		connector = &t.ConnectorID
 	}
+	if t.SourceRunID != uuid.Nil {
+		sourceRun, sourceIdx = &t.SourceRunID, &t.SourceIdx
+	}
 	err = s.inTenant(ctx, tenantID, func(tx pgx.Tx) error {
+		started = false
 		id := ids.New()
+		// No conflict target: either the active-enrollment or the source
+		// index keeps the row single.
 		tag, err := tx.Exec(ctx, `INSERT INTO sequence_enrollments (id, tenant_id, sequence_id, contact_id, connector_id, deal_id,
-			pipeline_id, stage_id, manager_tg_user_id, started_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-			ON CONFLICT (tenant_id, sequence_id, contact_id) WHERE status = 'active' DO NOTHING`,
-			id, tenantID, seqID, t.ContactID, connector, t.DealID, t.PipelineID, t.StageID, t.ManagerTgUserID, now)
-		if err != nil || tag.RowsAffected() == 0 {
+			pipeline_id, stage_id, manager_tg_user_id, started_at, source_run_id, source_idx)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING`,
+			id, tenantID, seqID, t.ContactID, connector, t.DealID, t.PipelineID, t.StageID, t.ManagerTgUserID, now, sourceRun, sourceIdx)
+		if err != nil {
 			return err
+		}
+		if tag.RowsAffected() == 0 {
+			if sourceRun != nil {
+				// The retry of an action whose start committed.
+				err := tx.QueryRow(ctx, `SELECT true FROM sequence_enrollments WHERE source_run_id = $1 AND source_idx = $2`,
+					sourceRun, sourceIdx).Scan(&started)
+				if db.IsNotFound(err) {
+					err = nil
+				}
+				return err
+			}
+			return nil
 		}
 		started = true
 		for i, st := range seq.Steps {
@@ -307,7 +370,10 @@ func (s *Service) cancelLeftStage(ctx context.Context, tx pgx.Tx, connectorID uu
 // is marked sent in the transaction that records its outbox message (with
 // an idempotency key per enrollment, step and recipient), so a crash or a
 // second scheduler never sends a step twice; a contact who unsubscribed or
-// blocked the bot gets nothing and the enrollment ends.
+// blocked the bot gets nothing and the enrollment ends. A step the outbox
+// refuses is marked failed with the reason; a tenant whose batch fails is
+// skipped until the next tick while the others are served, and the errors
+// are returned joined.
 func (s *Service) RunDue(ctx context.Context) (int, error) {
 	now := s.clock.Now()
 	var tenants []uuid.UUID
@@ -329,12 +395,17 @@ func (s *Service) RunDue(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("automation: due tenants: %w", err)
 	}
+	// A tenant whose batch fails is logged and left for the next tick; the
+	// others are still served (one tenant's data never stops another's).
 	total := 0
+	var errs []error
 	for _, t := range tenants {
 		for {
 			n, err := s.sendDue(ctx, t, now)
 			if err != nil {
-				return total, err
+				s.log.Warn("automation: due steps", "tenant_id", t, "error", err)
+				errs = append(errs, fmt.Errorf("tenant %s: %w", t, err))
+				break
 			}
 			total += n
 			if n < dueBatch {
@@ -342,7 +413,7 @@ func (s *Service) RunDue(ctx context.Context) (int, error) {
 			}
 		}
 	}
-	return total, nil
+	return total, errors.Join(errs...)
 }
 
 const dueBatch = 100
@@ -456,8 +527,10 @@ func (s *Service) sendStep(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, d
 		return nil, "skipped", why, nil
 	}
 	params := map[string]any{}
-	for k, v := range d.step.Params {
-		params[k] = v
+	if len(d.step.Params) > 0 && string(d.step.Params) != "null" {
+		if err := json.Unmarshal(d.step.Params, &params); err != nil || params == nil {
+			return nil, "failed", "invalid_step: params must be a JSON object", nil
+		}
 	}
 	text := strings.ReplaceAll(d.step.Text, "{first_name}", d.firstName)
 	method := d.step.Method
@@ -474,6 +547,11 @@ func (s *Service) sendStep(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, d
 	id, err := s.ob.EnqueueTx(ctx, tx, outbox.Message{TenantID: tenantID, BotID: botID, ChatID: chatID, Method: method,
 		Params: marshal(params), Priority: outbox.Bulk, Kind: "automation.sequence",
 		IdempotencyKey: fmt.Sprintf("seq:%s:%d:%s", d.enrollment, d.idx, d.recipient)})
+	if errors.Is(err, outbox.ErrInvalid) || errors.Is(err, outbox.ErrUnknownMethod) {
+		// A step saved before its params were validated: it fails alone
+		// instead of rolling back the tenant's batch on every tick.
+		return nil, "failed", "invalid_step: " + err.Error(), nil
+	}
 	if err != nil {
 		return nil, "", "", err
 	}

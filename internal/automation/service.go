@@ -38,17 +38,20 @@ var (
 	errPermanent = errors.New("permanent")
 )
 
-// CRMWriter reaches the tenant's CRM (the crm service; durable retried calls).
+// CRMWriter reaches the tenant's CRM (the crm service; durable retried
+// calls). key is the call's idempotency key: the same key is one call, a
+// new key a new call even with the same content. Actions use the rule
+// run id and the action's index.
 type CRMWriter interface {
-	UpdateDeal(ctx context.Context, tenantID, connectorID uuid.UUID, u crm.DealUpdate) error
-	AddNote(ctx context.Context, tenantID, connectorID uuid.UUID, n crm.Note) error
+	UpdateDeal(ctx context.Context, tenantID, connectorID uuid.UUID, key string, u crm.DealUpdate) error
+	AddNote(ctx context.Context, tenantID, connectorID uuid.UUID, key string, n crm.Note) error
 	GetDeal(ctx context.Context, tenantID, connectorID uuid.UUID, id string) (crm.Deal, error)
 }
 
 // Dispatcher posts job cards and keeps them in step with their deals
 // (*dispatch.Service).
 type Dispatcher interface {
-	PostJob(ctx context.Context, tenantID, connectorID uuid.UUID, dealID string, over dispatch.Config) error
+	PostJob(ctx context.Context, tenantID, connectorID uuid.UUID, dealID, source string, over dispatch.Config) error
 	HandleDealEvent(ctx context.Context, tenantID, connectorID uuid.UUID, e crm.Event) error
 }
 

@@ -32,7 +32,7 @@ func TestCardPhoneTakeWriteback(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.deal("501", "crm-mgr")
-	if err := r.svc.PostJob(ctx, r.tenant, r.connector, "501", spec); err != nil {
+	if err := r.svc.PostJob(ctx, r.tenant, r.connector, "501", "", spec); err != nil {
 		t.Fatal(err)
 	}
 	card := r.groupMessage("Move a sofa 501")
@@ -110,7 +110,7 @@ func TestHundredPressesOneWinner(t *testing.T) {
 	r.bind()
 	ctx := context.Background()
 	r.deal("600", "")
-	if err := r.svc.PostJob(ctx, r.tenant, r.connector, "600", spec); err != nil {
+	if err := r.svc.PostJob(ctx, r.tenant, r.connector, "600", "", spec); err != nil {
 		t.Fatal(err)
 	}
 	card := r.groupMessage("Move a sofa 600")
@@ -164,7 +164,7 @@ func TestTakeConcurrentService(t *testing.T) {
 	r.bind()
 	ctx := context.Background()
 	r.deal("601", "")
-	if err := r.svc.PostJob(ctx, r.tenant, r.connector, "601", spec); err != nil {
+	if err := r.svc.PostJob(ctx, r.tenant, r.connector, "601", "", spec); err != nil {
 		t.Fatal(err)
 	}
 	jobID := r.job("601").ID
@@ -210,7 +210,7 @@ func TestBlockedExecutorGetsStartLink(t *testing.T) {
 		return !reachable
 	})
 	r.deal("700", "")
-	if err := r.svc.PostJob(ctx, r.tenant, r.connector, "700", spec); err != nil {
+	if err := r.svc.PostJob(ctx, r.tenant, r.connector, "700", "", spec); err != nil {
 		t.Fatal(err)
 	}
 	card := r.groupMessage("Move a sofa 700")
@@ -245,7 +245,7 @@ func TestOnlyRegisteredExecutors(t *testing.T) {
 	ctx := context.Background()
 	stranger := r.user("Anon")
 	r.deal("710", "")
-	if err := r.svc.PostJob(ctx, r.tenant, r.connector, "710", spec); err != nil {
+	if err := r.svc.PostJob(ctx, r.tenant, r.connector, "710", "", spec); err != nil {
 		t.Fatal(err)
 	}
 	card := r.groupMessage("Move a sofa 710")
@@ -282,7 +282,7 @@ func TestWritebackWhileCRMDown(t *testing.T) {
 	ctx := context.Background()
 	r.crm.setFail(crm.ErrUnavailable)
 	r.deal("800", "")
-	if err := r.svc.PostJob(ctx, r.tenant, r.connector, "800", spec); err != nil {
+	if err := r.svc.PostJob(ctx, r.tenant, r.connector, "800", "", spec); err != nil {
 		t.Fatal(err)
 	}
 	card := r.groupMessage("Move a sofa 800")
@@ -328,7 +328,7 @@ func TestDealMovesAndWithdrawal(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := r.svc.PostJob(ctx, r.tenant, r.connector, "900", spec); err != nil {
+			if err := r.svc.PostJob(ctx, r.tenant, r.connector, "900", "", spec); err != nil {
 				t.Error(err)
 			}
 		}()
@@ -392,7 +392,7 @@ func TestDealMovesAndWithdrawal(t *testing.T) {
 	if j := r.job("900"); j.Status != "removed" {
 		t.Fatalf("job = %+v", j)
 	}
-	if err := r.svc.PostJob(ctx, r.tenant, r.connector, "900", spec); err != nil {
+	if err := r.svc.PostJob(ctx, r.tenant, r.connector, "900", "", spec); err != nil {
 		t.Fatal(err)
 	}
 	var fresh int64

@@ -38,7 +38,8 @@ func TestMain(m *testing.M) { testenv.Main(m, &env) }
 var nextBotID atomic.Int64
 
 // fakeCRM is a CRMWriter that keeps deals in memory, records calls and
-// fails while fail is set.
+// fails while fail is set. Like the crm service, a key that succeeded
+// before is one call: it is not recorded again.
 type fakeCRM struct {
 	mu      sync.Mutex
 	deals   map[string]crm.Deal
@@ -46,9 +47,10 @@ type fakeCRM struct {
 	notes   []crm.Note
 	fail    error
 	calls   int
+	keys    map[string]bool
 }
 
-func newFakeCRM() *fakeCRM { return &fakeCRM{deals: map[string]crm.Deal{}} }
+func newFakeCRM() *fakeCRM { return &fakeCRM{deals: map[string]crm.Deal{}, keys: map[string]bool{}} }
 
 func (f *fakeCRM) GetDeal(_ context.Context, _, _ uuid.UUID, id string) (crm.Deal, error) {
 	f.mu.Lock()
@@ -60,25 +62,31 @@ func (f *fakeCRM) GetDeal(_ context.Context, _, _ uuid.UUID, id string) (crm.Dea
 	return d, nil
 }
 
-func (f *fakeCRM) UpdateDeal(_ context.Context, _, _ uuid.UUID, u crm.DealUpdate) error {
+func (f *fakeCRM) UpdateDeal(_ context.Context, _, _ uuid.UUID, key string, u crm.DealUpdate) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
 	if f.fail != nil {
 		return f.fail
 	}
-	f.updates = append(f.updates, u)
+	if !f.keys[key] {
+		f.keys[key] = true
+		f.updates = append(f.updates, u)
+	}
 	return nil
 }
 
-func (f *fakeCRM) AddNote(_ context.Context, _, _ uuid.UUID, n crm.Note) error {
+func (f *fakeCRM) AddNote(_ context.Context, _, _ uuid.UUID, key string, n crm.Note) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
 	if f.fail != nil {
 		return f.fail
 	}
-	f.notes = append(f.notes, n)
+	if !f.keys[key] {
+		f.keys[key] = true
+		f.notes = append(f.notes, n)
+	}
 	return nil
 }
 

@@ -89,8 +89,11 @@ func jobByDeal(ctx context.Context, tx pgx.Tx, connectorID uuid.UUID, dealID str
 // from the CRM and mapped with the tenant's settings overridden by over.
 // A deal has one job: posting it again while the card is open does
 // nothing; a taken job is re-opened (the manager moved the deal back); a
-// removed one is posted anew.
-func (s *Service) PostJob(ctx context.Context, tenantID, connectorID uuid.UUID, dealID string, over Config) error {
+// removed one is posted anew. source names the caller's attempt (a rule
+// run's action, "auto:<run>:<idx>"; "" for none): a post repeated with a
+// source the job has seen changes nothing, so an action retried after its
+// post committed does not re-open a job taken since.
+func (s *Service) PostJob(ctx context.Context, tenantID, connectorID uuid.UUID, dealID, source string, over Config) error {
 	deal, err := s.crm.GetDeal(ctx, tenantID, connectorID, dealID)
 	if err != nil {
 		return fmt.Errorf("dispatch: get deal %s: %w", dealID, err)
@@ -113,11 +116,11 @@ func (s *Service) PostJob(ctx context.Context, tenantID, connectorID uuid.UUID, 
 		optsRaw, _ := json.Marshal(opts)
 		id := ids.New()
 		tag, err := tx.Exec(ctx, `INSERT INTO dispatch_jobs (id, tenant_id, connector_id, deal_id, bot_id, chat_id, status, card, skills,
-			client_name, client_phone, manager_crm_user_id, options, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8, $9, $10, $11, $12, $13, $13)
+			client_name, client_phone, manager_crm_user_id, options, created_at, updated_at, post_sources)
+			VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8, $9, $10, $11, $12, $13, $13, $14)
 			ON CONFLICT (tenant_id, connector_id, deal_id) DO NOTHING`,
 			id, tenantID, connectorID, dealID, botID, chatID, cardRaw, nonNil(card.Skills), clientName, clientPhone,
-			deal.ResponsibleUserID, optsRaw, now)
+			deal.ResponsibleUserID, optsRaw, now, sourcesOf(source))
 		if err != nil {
 			return fmt.Errorf("store: insert job: %w", err)
 		}
@@ -130,6 +133,18 @@ func (s *Service) PostJob(ctx context.Context, tenantID, connectorID uuid.UUID, 
 		j, err := jobByDeal(ctx, tx, connectorID, dealID)
 		if err != nil || j == nil {
 			return err
+		}
+		if source != "" {
+			// Remembered also when the post changes nothing (the card is
+			// open), so its retry after a take does not re-open the job.
+			tag, err := tx.Exec(ctx, `UPDATE dispatch_jobs SET post_sources = (array_append(post_sources, $2))[greatest(1, cardinality(post_sources) - 30):]
+				WHERE id = $1 AND NOT ($2 = ANY(post_sources))`, j.ID, source)
+			if err != nil {
+				return fmt.Errorf("store: job source: %w", err)
+			}
+			if tag.RowsAffected() == 0 {
+				return nil // this post already happened: a retried action
+			}
 		}
 		switch j.Status {
 		case "open":
@@ -157,6 +172,13 @@ func (s *Service) PostJob(ctx context.Context, tenantID, connectorID uuid.UUID, 
 	}
 	s.afterCommit(ctx, tenantID, queued)
 	return nil
+}
+
+func sourcesOf(source string) []string {
+	if source == "" {
+		return []string{}
+	}
+	return []string{source}
 }
 
 func nonNil(s []string) []string {

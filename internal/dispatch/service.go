@@ -44,10 +44,13 @@ var (
 
 // CRMWriter reaches the tenant's CRM. The real one (internal/crm) enqueues
 // durable, retried calls; errors follow crm's (crm.Retryable says whether
-// to try again).
+// to try again). key is the call's idempotency key: a call repeated with
+// the same key is one call, and a new key is a new call even when the
+// content is the same (a re-take after the manager moved the deal back
+// must reach the CRM again). Write-backs use the job id and generation.
 type CRMWriter interface {
-	UpdateDeal(ctx context.Context, tenantID, connectorID uuid.UUID, u crm.DealUpdate) error
-	AddNote(ctx context.Context, tenantID, connectorID uuid.UUID, n crm.Note) error
+	UpdateDeal(ctx context.Context, tenantID, connectorID uuid.UUID, key string, u crm.DealUpdate) error
+	AddNote(ctx context.Context, tenantID, connectorID uuid.UUID, key string, n crm.Note) error
 	GetDeal(ctx context.Context, tenantID, connectorID uuid.UUID, id string) (crm.Deal, error)
 }
 

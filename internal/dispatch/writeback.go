@@ -119,7 +119,7 @@ func (s *Service) Writeback(ctx context.Context, tenantID, jobID uuid.UUID, gen 
 			u.StageID = &st
 		}
 		if u.ResponsibleUserID != nil || u.Fields != nil || u.StageID != nil {
-			if err := s.crm.UpdateDeal(ctx, tenantID, j.ConnectorID, u); err != nil {
+			if err := s.crm.UpdateDeal(ctx, tenantID, j.ConnectorID, writebackKey(j, "update"), u); err != nil {
 				return s.writebackFailed(ctx, tenantID, j, err)
 			}
 		}
@@ -129,11 +129,9 @@ func (s *Service) Writeback(ctx context.Context, tenantID, jobID uuid.UUID, gen 
 		j.Writeback = "updated"
 	}
 	if j.Writeback == "updated" {
-		// The job's generation makes each take's note its own (the crm
-		// service dedupes identical calls; a re-take is a new note).
 		note := fmt.Sprintf("Executor: %s (Telegram id %d) took the order via the Telegram executors' chat (assignment #%d).",
 			label, *j.TakenBy, j.Generation)
-		if err := s.crm.AddNote(ctx, tenantID, j.ConnectorID, crm.Note{DealID: j.DealID, Text: note}); err != nil {
+		if err := s.crm.AddNote(ctx, tenantID, j.ConnectorID, writebackKey(j, "note"), crm.Note{DealID: j.DealID, Text: note}); err != nil {
 			return s.writebackFailed(ctx, tenantID, j, err)
 		}
 		if err := s.setWriteback(ctx, tenantID, j, "updated", "done", ""); err != nil {
@@ -141,6 +139,13 @@ func (s *Service) Writeback(ctx context.Context, tenantID, jobID uuid.UUID, gen 
 		}
 	}
 	return nil
+}
+
+// writebackKey is the CRM call's idempotency key: one per take (job and
+// generation), so a retried write-back is one call and a re-take of the
+// same job is a new one even when its content is byte-identical.
+func writebackKey(j *job, what string) string {
+	return fmt.Sprintf("dispatch:%s:%d:%s", j.ID, j.Generation, what)
 }
 
 func (s *Service) setWriteback(ctx context.Context, tenantID uuid.UUID, j *job, from, to, errText string) error {
