@@ -5,7 +5,9 @@
 package tenant
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -166,7 +168,13 @@ type SettingsPatch struct {
 	Languages       *[]string       `json:"languages"`
 	DefaultLanguage *string         `json:"default_language"`
 	Features        map[string]bool `json:"features"`
+	// FeatureSettings replaces the settings object of each feature named
+	// (free-form, read by that feature: docs/tenants.md); null removes it.
+	FeatureSettings map[string]json.RawMessage `json:"feature_settings"`
 }
+
+// maxFeatureSettings bounds one feature's settings document.
+const maxFeatureSettings = 64 << 10
 
 func (p SettingsPatch) validate() error {
 	var v validator
@@ -192,6 +200,20 @@ func (p SettingsPatch) validate() error {
 	}
 	for _, f := range slices.Sorted(maps.Keys(p.Features)) {
 		v.check(IsFeature(f), "features."+f, "unknown_feature", "is not a feature; known: "+fmt.Sprint(Features))
+	}
+	for _, f := range slices.Sorted(maps.Keys(p.FeatureSettings)) {
+		field := "feature_settings." + f
+		if !IsFeature(f) {
+			v.check(false, field, "unknown_feature", "is not a feature; known: "+fmt.Sprint(Features))
+			continue
+		}
+		raw := bytes.TrimSpace(p.FeatureSettings[f])
+		if len(raw) == 0 || string(raw) == "null" {
+			continue
+		}
+		var obj map[string]any
+		v.check(raw[0] == '{' && json.Unmarshal(raw, &obj) == nil, field, "not_an_object", "must be a JSON object (or null to remove it)")
+		v.check(len(raw) <= maxFeatureSettings, field, "too_large", "must be at most 64 KiB")
 	}
 	return v.err()
 }
@@ -261,6 +283,27 @@ func (s *Service) UpdateSettings(ctx context.Context, tenantID, actor uuid.UUID,
 				diff["features."+f] = change{before.Features[f], on}
 			}
 		}
+		settingsChanged := false
+		for f, raw := range p.FeatureSettings {
+			var next map[string]any
+			if t := bytes.TrimSpace(raw); len(t) > 0 && string(t) != "null" {
+				_ = json.Unmarshal(t, &next) // validated above
+			}
+			prev := r.Config.Settings[f]
+			if was, _ := json.Marshal(prev); string(was) == string(mustJSON(next)) {
+				continue
+			}
+			if r.Config.Settings == nil {
+				r.Config.Settings = map[string]map[string]any{}
+			}
+			if next == nil {
+				delete(r.Config.Settings, f)
+			} else {
+				r.Config.Settings[f] = next
+			}
+			diff["feature_settings."+f] = change{prev, next}
+			settingsChanged = true
+		}
 		out = r
 		if len(diff) == 0 {
 			return nil
@@ -270,6 +313,16 @@ func (s *Service) UpdateSettings(ctx context.Context, tenantID, actor uuid.UUID,
 		r.UpdatedAt = now
 		if err := updateBasics(ctx, tx, r, now); err != nil {
 			return err
+		}
+		if settingsChanged {
+			fs := r.Config.Settings
+			if fs == nil {
+				fs = map[string]map[string]any{}
+			}
+			if _, err := tx.Exec(ctx, `UPDATE tenants SET settings = COALESCE(settings, '{}') || jsonb_build_object('feature_settings', $2::jsonb)
+				WHERE id = $1`, tenantID, mustJSON(fs)); err != nil {
+				return fmt.Errorf("store: set feature settings: %w", err)
+			}
 		}
 		return insertAudit(ctx, tx, tenantID, actor.String(), "tenant.settings.update", "tenant", map[string]any{"changes": diff}, now)
 	})
@@ -281,4 +334,10 @@ func (s *Service) UpdateSettings(ctx context.Context, tenantID, actor uuid.UUID,
 		s.log.InfoContext(ctx, "tenant settings updated", "tenant_id", tenantID, "actor", actor)
 	}
 	return settingsOf(out), nil
+}
+
+// mustJSON marshals what came from JSON (it cannot fail); nil is "null".
+func mustJSON(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
 }

@@ -2,6 +2,7 @@ package tenant_test
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -62,6 +63,9 @@ func TestUpdateSettingsValidatesAndAudits(t *testing.T) {
 		{"unknown feature", tenant.SettingsPatch{Features: map[string]bool{"teleport": true}}, "features.teleport"},
 		{"empty name", tenant.SettingsPatch{Name: ptr("")}, "name"},
 		{"over-long name", tenant.SettingsPatch{Name: ptr(strings.Repeat("n", 201))}, "name"},
+		{"settings of an unknown feature", tenant.SettingsPatch{FeatureSettings: map[string]json.RawMessage{"teleport": json.RawMessage(`{}`)}}, "feature_settings.teleport"},
+		{"settings not an object", tenant.SettingsPatch{FeatureSettings: map[string]json.RawMessage{"dispatch": json.RawMessage(`[1]`)}}, "feature_settings.dispatch"},
+		{"settings too large", tenant.SettingsPatch{FeatureSettings: map[string]json.RawMessage{"dispatch": json.RawMessage(`{"x":"` + strings.Repeat("y", 70000) + `"}`)}}, "feature_settings.dispatch"},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
@@ -303,5 +307,50 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Feature settings are replaced per feature through the API (the dispatch
+// desk's and the subscription topics' settings live there); the rest of the
+// settings document — other features, the support menu — is kept.
+func TestUpdateFeatureSettings(t *testing.T) {
+	ctx := context.Background()
+	svc := newService(t)
+	id := newTenant(t)
+	actor := ids.New()
+	if _, err := env.Owner.Exec(ctx, `UPDATE tenants SET settings = '{"support": {"request_types": [{"key": "vpn"}]},
+		"feature_settings": {"broadcasts": {"subscriptions": ["news"]}}}' WHERE id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	st, err := svc.UpdateSettings(ctx, id, actor, tenant.SettingsPatch{FeatureSettings: map[string]json.RawMessage{
+		"dispatch": json.RawMessage(`{"registered_only": true, "cancel_stages": ["143"]}`)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.FeatureSettings["dispatch"]["registered_only"] != true || st.FeatureSettings["broadcasts"] == nil {
+		t.Fatalf("feature settings = %v", st.FeatureSettings)
+	}
+	var raw string
+	if err := env.Owner.QueryRow(ctx, `SELECT settings::text FROM tenants WHERE id = $1`, id).Scan(&raw); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(raw, `"request_types"`) || !strings.Contains(raw, `"registered_only": true`) || !strings.Contains(raw, `"subscriptions"`) {
+		t.Fatalf("settings document = %s", raw)
+	}
+	// null removes a feature's settings; an unchanged value writes no audit row.
+	if _, err := svc.UpdateSettings(ctx, id, actor, tenant.SettingsPatch{FeatureSettings: map[string]json.RawMessage{
+		"broadcasts": json.RawMessage(`null`), "dispatch": json.RawMessage(`{"cancel_stages": ["143"], "registered_only": true}`)}}); err != nil {
+		t.Fatal(err)
+	}
+	st, err = svc.Settings(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := st.FeatureSettings["broadcasts"]; ok {
+		t.Fatalf("broadcasts settings not removed: %v", st.FeatureSettings)
+	}
+	var n int
+	if err := env.Owner.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE tenant_id = $1 AND action = 'tenant.settings.update'`, id).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("audit rows = %d, %v", n, err)
 	}
 }
