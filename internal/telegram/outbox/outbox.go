@@ -185,16 +185,21 @@ func (o *Options) defaults() {
 
 // Outbox is safe for concurrent use.
 type Outbox struct {
-	db     *db.DB
-	rdb    *redis.Client
-	q      *queue.Client
-	tokens TokenSource
-	opts   Options
-	clock  clock.Clock
-	log    *slog.Logger
-	keys   keys
-	bots   *clients
-	paid   *paidCache
+	db  *db.DB
+	rdb *redis.Client
+	// wakeRdb carries the pumps' blocking BLPOPs on the wake lists, one
+	// connection per running pump, in a pool of its own: in the shared
+	// pool they held most connections and every pick, outcome and enqueue
+	// queued for the rest (docs/benchmarks.md).
+	wakeRdb *redis.Client
+	q       *queue.Client
+	tokens  TokenSource
+	opts    Options
+	clock   clock.Clock
+	log     *slog.Logger
+	keys    keys
+	bots    *clients
+	paid    *paidCache
 
 	mu    sync.RWMutex
 	hooks map[string][]ResultHook
@@ -236,11 +241,27 @@ func New(d *db.DB, rdb *redis.Client, q *queue.Client, tokens TokenSource, opts 
 	o.topicHookSlots = make(chan struct{}, max(1, opts.HookConcurrency/2))
 	o.bots = newClients(opts, tokens)
 	o.paid = &paidCache{ttl: time.Minute, m: map[int64]paidEntry{}}
+	o.wakeRdb = o.rdb
+	if rdb != nil {
+		wo := *rdb.Options()
+		wo.PoolSize = wakePoolSize
+		wo.MinIdleConns, wo.MaxIdleConns = 0, 32
+		o.wakeRdb = redis.NewClient(&wo)
+	}
 	return o
 }
 
-// Close releases idle HTTP connections.
-func (o *Outbox) Close() { o.opts.HTTPClient.CloseIdleConnections() }
+// wakePoolSize bounds the connections of waiting pumps (one each); a pump
+// that finds none waits for its wake-up in the pool's queue, as before.
+const wakePoolSize = 512
+
+// Close releases idle HTTP connections and the wake-up connections.
+func (o *Outbox) Close() {
+	o.opts.HTTPClient.CloseIdleConnections()
+	if o.wakeRdb != nil && o.wakeRdb != o.rdb {
+		_ = o.wakeRdb.Close()
+	}
+}
 
 // OnResult registers fn for results of messages of kind ("" for every kind).
 // Register hooks before the first Enqueue, in every process that runs the

@@ -252,7 +252,7 @@ func (o *Outbox) waker(ctx context.Context, botID int64) (<-chan struct{}, func(
 	go func() {
 		for ctx.Err() == nil {
 			// Raw BLPOP: go-redis rounds BLPop timeouts up to a second.
-			err := o.rdb.Do(ctx, "BLPOP", key, "0.25").Err()
+			err := o.wakeRdb.Do(ctx, "BLPOP", key, "0.25").Err()
 			switch {
 			case err == nil:
 				select {

@@ -96,6 +96,12 @@ const (
 // it died): bulk rows become 'unknown' and are never repeated; live rows are
 // sent again and flagged maybe_duplicate (at least once).
 func (o *Outbox) claim(ctx context.Context, tenantID, id uuid.UUID) (claimed, claimAction, error) {
+	if c, ok, err := o.claimQueued(ctx, tenantID, id); err != nil || ok {
+		if err != nil {
+			return c, claimSkip, err
+		}
+		return c, claimSend, nil
+	}
 	c := claimed{ID: id, TenantID: tenantID}
 	action := claimSend
 	err := o.db.InTenant(ctx, tenantID, func(tx pgx.Tx) error {
@@ -183,6 +189,13 @@ func (o *Outbox) finish(ctx context.Context, c claimed, out outcome, hook any) e
 	ids := out.MessageIDs
 	if ids == nil {
 		ids = []int64{}
+	}
+	if out.Status != "blocked" {
+		err := o.finishPlain(ctx, c, out.Status, throttled, code, desc, ids, int(out.Latency.Milliseconds()), hook)
+		if err != nil && !errors.Is(err, errSuperseded) {
+			return fmt.Errorf("outbox: record outcome of %s: %w", c.ID, err)
+		}
+		return err
 	}
 	err := o.db.InTenant(ctx, c.TenantID, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `

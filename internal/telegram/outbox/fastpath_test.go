@@ -1,0 +1,59 @@
+package outbox
+
+import (
+	"context"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// The one-round-trip claim and outcome run under the tenant's row-level
+// security (the app role sees the row only with app.tenant_id set), and the
+// setting does not outlive the pipeline on the pooled connection.
+func TestPipelinedClaimAndOutcome(t *testing.T) {
+	f := newFixture(t, fixtureOpts{noServer: true})
+	ctx := context.Background()
+	id := f.enqueue(f.text(f.user.ID, "hello", Live))
+	c, ok, err := f.ob.claimQueued(ctx, f.tenant, id)
+	if err != nil || !ok {
+		t.Fatalf("claimQueued = %v, %v; want the queued row claimed", ok, err)
+	}
+	if c.Attempts != 1 || c.Method != "sendMessage" || c.ChatID != f.user.ID {
+		t.Fatalf("claimed = %+v", c)
+	}
+	if r := f.row(id); r.Status != "sending" || r.Attempts != 1 {
+		t.Fatalf("row after claim = %+v", r)
+	}
+	// Not queued any more: the fast path declines, claim's slow path decides.
+	if _, ok, err := f.ob.claimQueued(ctx, f.tenant, id); err != nil || ok {
+		t.Fatalf("second claimQueued = %v, %v; want declined", ok, err)
+	}
+	if err := f.ob.finish(ctx, c, outcome{Status: "sent", MessageIDs: []int64{7}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if r := f.row(id); r.Status != "sent" {
+		t.Fatalf("row after outcome = %+v", r)
+	}
+	// The same outcome again: the row is no longer in that attempt.
+	if err := f.ob.finish(ctx, c, outcome{Status: "sent"}, nil); err != errSuperseded {
+		t.Fatalf("repeated outcome = %v; want errSuperseded", err)
+	}
+	// The tenant setting was local to the pipeline's implicit transaction.
+	conn, err := f.ob.db.Pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	b := &pgx.Batch{}
+	b.Queue("SELECT set_config('app.tenant_id', $1, true)", f.tenant.String())
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		t.Fatal(err)
+	}
+	var after string
+	if err := conn.QueryRow(ctx, "SELECT coalesce(current_setting('app.tenant_id', true), '')").Scan(&after); err != nil {
+		t.Fatal(err)
+	}
+	if after != "" {
+		t.Fatalf("app.tenant_id after the pipeline = %q; want unset", after)
+	}
+}
