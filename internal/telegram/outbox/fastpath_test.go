@@ -3,8 +3,12 @@ package outbox
 import (
 	"context"
 	"testing"
+	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/tgdesk/helpdesk/internal/platform/redisconn"
 )
 
 // The one-round-trip claim and outcome run under the tenant's row-level
@@ -55,5 +59,50 @@ func TestPipelinedClaimAndOutcome(t *testing.T) {
 	}
 	if after != "" {
 		t.Fatalf("app.tenant_id after the pipeline = %q; want unset", after)
+	}
+}
+
+// One pick for several free slots takes the calls in the order single picks
+// would: the best priority first, FIFO within it, one per destination, and
+// stops at the bot budget.
+func TestPickSeveralInPriorityOrder(t *testing.T) {
+	f := newFixture(t, fixtureOpts{noServer: true, limits: Limits{BotPerSecond: 1, BotBurst: 4}})
+	ctx := context.Background()
+	a, b, c := f.startedUser("A"), f.startedUser("B"), f.startedUser("C")
+	bulkA := f.enqueue(f.text(a.ID, "bulk a", Bulk))
+	f.enqueue(f.text(a.ID, "bulk a 2", Bulk)) // same destination: waits for the first
+	bulkB := f.enqueue(f.text(b.ID, "bulk b", Bulk))
+	live := f.enqueue(f.text(c.ID, "live c", Live))
+	lease := redisconn.NewLease(env.Redis.Client, f.ob.keys.lock(f.bot.ID), "pump", time.Minute)
+	if held, err := lease.TryAcquire(ctx); err != nil || !held {
+		t.Fatalf("lease: %v %v", held, err)
+	}
+	ps, err := f.ob.pickN(ctx, f.bot.ID, "pump", false, f.ob.clock.Now(), 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []uuid.UUID
+	for _, p := range ps {
+		if p.kind != pickSend {
+			t.Fatalf("pick = %+v", p)
+		}
+		id, _, err := parseMember(p.member)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, id)
+	}
+	want := []uuid.UUID{live, bulkA, bulkB}
+	if len(got) != len(want) {
+		t.Fatalf("picked %v; want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("picked %v; want %v", got, want)
+		}
+	}
+	// Everything sendable is in flight: nothing more now.
+	if ps, err := f.ob.pickN(ctx, f.bot.ID, "pump", false, f.ob.clock.Now(), 16); err != nil || ps[0].kind == pickSend {
+		t.Fatalf("second pick = %+v, %v; want nothing to send", ps, err)
 	}
 }

@@ -191,22 +191,25 @@ func (o *Outbox) pump(ctx context.Context, p pumpPayload, lease *redisconn.Lease
 			continue
 		}
 		now := o.clock.Now()
-		pk, err := o.pick(ctx, p.BotID, token, paid, now)
+		pks, err := o.pickN(ctx, p.BotID, token, paid, now, o.opts.MaxInFlight-running)
 		if err != nil {
 			if ctx.Err() != nil {
 				return time.Time{}, nil
 			}
 			return time.Time{}, err
 		}
+		pk := pks[0]
 		switch pk.kind {
 		case pickLost:
 			return time.Time{}, nil // another pump took over after our lease lapsed
 		case pickSend:
-			running++
-			go func() {
-				defer func() { fin <- struct{}{} }()
-				o.sendOne(ctx, p, pk)
-			}()
+			for _, pk := range pks {
+				running++
+				go func() {
+					defer func() { fin <- struct{}{} }()
+					o.sendOne(ctx, p, pk)
+				}()
+			}
 		case pickWait:
 			d := time.UnixMilli(pk.at).Sub(now)
 			if d > o.opts.InlineWait && running == 0 {

@@ -184,8 +184,10 @@ end
 // pick: only for the lease holder (ARGV[13] is its token), promote due
 // delayed destinations, then take the best ready destination whose chat's
 // pause and budget allow a call now, charge the bot and chat budgets and
-// mark it in flight under the token. Answers
-// {1, dest, member} to send, {2, at} to wait for the bot budget,
+// mark it in flight under the token; repeated for up to ARGV[14] calls, in
+// the order single picks would take them (one round trip for a pump's free
+// slots instead of one per call). Answers
+// {1, dest, member, dest, member ...} to send, {2, at} to wait for the bot budget,
 // {3, next delayed time or -1, in flight, ready left} when nothing is
 // sendable, {4} when the lease is not (or no longer) the caller's.
 //
@@ -231,6 +233,7 @@ local function better(chat, d, prio)
   return true
 end
 promote(KEYS[2])
+local sent, maxn = {1}, tonumber(ARGV[14])
 for i = 1, tonumber(ARGV[12]) do
   local top = redis.call('ZRANGE', KEYS[1], 0, 0)
   local d = top[1]
@@ -271,7 +274,10 @@ for i = 1, tonumber(ARGV[12]) do
       if bcost > 0 then
         local bat
         bat, btat = gcra_at(bk, now, bi, bb, bcost)
-        if bat > now then return {2, math.ceil(bat)} end
+        if bat > now then
+          if #sent > 1 then return sent end
+          return {2, math.ceil(bat)}
+        end
         gcra_take(bk, btat, now, bi, bcost)
       end
       if ccost > 0 then
@@ -286,10 +292,13 @@ for i = 1, tonumber(ARGV[12]) do
       redis.call('ZREM', KEYS[1], d)
       redis.call('ZADD', KEYS[3], now, d)
       redis.call('HSET', KEYS[7], d, ARGV[13])
-      return {1, d, member}
+      sent[#sent + 1] = d
+      sent[#sent + 1] = member
+      if (#sent - 1) / 2 >= maxn then return sent end
     end
   end
 end
+if #sent > 1 then return sent end
 local nx = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
 local nxt = -1
 if nx[1] then nxt = math.ceil(tonumber(nx[2])) end
@@ -320,6 +329,16 @@ type picked struct {
 }
 
 func (o *Outbox) pick(ctx context.Context, botID int64, token string, paid bool, now time.Time) (picked, error) {
+	ps, err := o.pickN(ctx, botID, token, paid, now, 1)
+	if err != nil {
+		return picked{}, err
+	}
+	return ps[0], nil
+}
+
+// pickN picks up to n calls at once. It answers either calls to send (kind
+// pickSend, one or more) or one entry saying why there is none.
+func (o *Outbox) pickN(ctx context.Context, botID int64, token string, paid bool, now time.Time, n int) ([]picked, error) {
 	k, l := o.keys, o.opts.Limits
 	bot, pd, pv := l.bot(), l.paid(), l.private()
 	gc, gw := l.group()
@@ -330,25 +349,29 @@ func (o *Outbox) pick(ctx context.Context, botID int64, token string, paid bool,
 	res, err := pickScript.Run(ctx, o.rdb,
 		[]string{k.ready(botID), k.delayed(botID), k.inflight(botID), k.botTAT(botID), k.paidTAT(botID), k.lock(botID), k.owner(botID)},
 		now.UnixMilli(), k.bot(botID), bot.intervalMs, bot.burst, pd.intervalMs, pd.burst,
-		pv.intervalMs, pv.burst, gc, gw, paidFlag, 64, token).Slice()
+		pv.intervalMs, pv.burst, gc, gw, paidFlag, 64, token, max(1, n)).Slice()
 	if err != nil {
-		return picked{}, fmt.Errorf("outbox: pick: %w", err)
+		return nil, fmt.Errorf("outbox: pick: %w", err)
 	}
 	p := picked{kind: pickKind(res[0].(int64)), owner: token}
 	switch p.kind {
 	case pickSend:
-		p.dest = res[1].(string)
-		p.chatID, err = destChat(p.dest)
-		if err != nil {
-			return picked{}, fmt.Errorf("outbox: pick: bad destination %q", p.dest)
+		var out []picked
+		for i := 1; i+1 < len(res); i += 2 {
+			q := picked{kind: pickSend, owner: token, dest: res[i].(string), member: res[i+1].(string)}
+			q.chatID, err = destChat(q.dest)
+			if err != nil {
+				return nil, fmt.Errorf("outbox: pick: bad destination %q", q.dest)
+			}
+			out = append(out, q)
 		}
-		p.member = res[2].(string)
+		return out, nil
 	case pickWait:
 		p.at = res[1].(int64)
 	case pickIdle:
 		p.at, p.inflight, p.ready = res[1].(int64), res[2].(int64), res[3].(int64)
 	}
-	return p, nil
+	return []picked{p}, nil
 }
 
 // done finishes a call: drops the message from its queue when finished,
