@@ -219,12 +219,17 @@ func TestAmoCRMStageChangeToTakenOrder(t *testing.T) {
 	})
 	note := p.AmoCRM.Notes()[0]
 	must(t, note.LeadID == 3912171 && strings.Contains(note.Text, "Petr") && strings.Contains(note.Text, "@petr"), "note %+v", note)
-	// The manager is told in private; Petr too.
+	// The manager is told in private, in her language; Petr too.
 	waitFor(t, "the manager's private notice", func() bool {
 		return len(botEntries(p.Sandbox.PrivateTranscript(bot.ID, alina.ID), func(e tgsandbox.Entry) bool {
 			return strings.Contains(e.Text, "Kitchen assembly")
 		})) == 1
 	})
+	for _, e := range botEntries(p.Sandbox.PrivateTranscript(bot.ID, alina.ID), func(e tgsandbox.Entry) bool {
+		return strings.Contains(e.Text, "Kitchen assembly")
+	}) {
+		must(t, alina.LanguageCode != "en" || strings.Contains(e.Text, "took the order"), "the manager's notice is not in her language (%s): %q", alina.LanguageCode, e.Text)
+	}
 	waitFor(t, "Petr's private notice", func() bool {
 		return len(botEntries(p.Sandbox.PrivateTranscript(bot.ID, petr.ID), func(e tgsandbox.Entry) bool {
 			return strings.Contains(e.Text, "Kitchen assembly") && !strings.Contains(e.Text, phone)

@@ -158,7 +158,10 @@ func (s *Service) Take(ctx context.Context, tenantID, jobID uuid.UUID, t Taker) 
 // takeTexts are a winner's notices, rendered before the transaction.
 type takeTexts struct {
 	card, chat, you, manager string
-	managerChatID            int64
+	// managerDM is the manager's private notice, in the manager's own
+	// language (manager is the staff-chat fallback, in the tenant's).
+	managerDM     string
+	managerChatID int64
 }
 
 func (s *Service) renderTake(ctx context.Context, tenantID uuid.UUID, j *job, t Taker) takeTexts {
@@ -167,7 +170,25 @@ func (s *Service) renderTake(ctx context.Context, tenantID uuid.UUID, j *job, t 
 		chat:          s.text(ctx, tenantID, "dispatch.taken_chat", "", vars),
 		you:           s.text(ctx, tenantID, "dispatch.taken_you", t.Lang, vars),
 		manager:       s.text(ctx, tenantID, "dispatch.taken_manager", "", vars),
+		managerDM:     s.text(ctx, tenantID, "dispatch.taken_manager", s.managerLang(ctx, tenantID, j), vars),
 		managerChatID: s.config(ctx, tenantID).ManagerChatID}
+}
+
+// managerLang is the language of the Telegram user linked to the deal's
+// responsible CRM user ("" — the tenant's default — when unknown).
+func (s *Service) managerLang(ctx context.Context, tenantID uuid.UUID, j *job) string {
+	if j.ManagerCRMID == "" {
+		return ""
+	}
+	var lang string
+	err := s.inTenant(ctx, tenantID, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `SELECT c.language FROM crm_user_links l JOIN contacts c ON c.tg_user_id = l.tg_user_id
+			WHERE l.crm_user_id = $1 LIMIT 1`, j.ManagerCRMID).Scan(&lang)
+	})
+	if err != nil && !db.IsNotFound(err) {
+		s.log.Warn("dispatch: manager language", "tenant_id", tenantID, "error", err)
+	}
+	return lang
 }
 
 func (s *Service) announceTake(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, j *job, t Taker, txt takeTexts, now time.Time) ([]uuid.UUID, error) {
@@ -224,7 +245,7 @@ func (s *Service) notifyManager(ctx context.Context, tx pgx.Tx, tenantID uuid.UU
 				return nil, err
 			}
 			if ok {
-				id, err := s.sendText(ctx, tx, tenantID, j.BotID, chatID, txt.manager, idem)
+				id, err := s.sendText(ctx, tx, tenantID, j.BotID, chatID, txt.managerDM, idem)
 				return []uuid.UUID{id}, err
 			}
 		}
