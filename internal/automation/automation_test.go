@@ -2,6 +2,7 @@ package automation_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -225,6 +226,30 @@ func TestThreeStepSequence(t *testing.T) {
 		r.tenant).Scan(&state, &reason)
 	if state != "cancelled" || reason != "left_stage" {
 		t.Fatalf("enrollment = %s (%s)", state, reason)
+	}
+
+	// The enrollments as the API lists them: the cancelled one first, then
+	// the finished one with its three steps sent.
+	list, err := r.svc.Enrollments(ctx, r.tenant, seq.ID, "", 10)
+	if err != nil || len(list) != 2 {
+		t.Fatalf("enrollments = %+v, %v", list, err)
+	}
+	if list[0].Status != "cancelled" || list[0].CancelReason != "left_stage" || list[1].Status != "done" || len(list[1].Steps) != 3 {
+		t.Fatalf("enrollments = %+v", list)
+	}
+	for _, st := range list[1].Steps {
+		if st.State != "sent" || st.DoneAt == nil {
+			t.Fatalf("finished enrollment's step %+v", st)
+		}
+	}
+	if done, _ := r.svc.Enrollments(ctx, r.tenant, seq.ID, "done", 10); len(done) != 1 || done[0].ID != list[1].ID {
+		t.Fatalf("done enrollments = %+v", done)
+	}
+	if _, err := r.svc.Enrollments(ctx, r.tenant, seq.ID, "weird", 10); err == nil {
+		t.Fatal("an unknown status filter was accepted")
+	}
+	if _, err := r.svc.Enrollments(ctx, uuid.New(), seq.ID, "", 10); !errors.Is(err, automation.ErrNotFound) {
+		t.Fatalf("another tenant's sequence: %v", err)
 	}
 }
 

@@ -31,6 +31,7 @@ func (h *Handler) Routes(api fiber.Router) {
 	api.Get("/sequences/:id", admin, h.getSequence)
 	api.Put("/sequences/:id", admin, h.updateSequence)
 	api.Delete("/sequences/:id", admin, h.deleteSequence)
+	api.Get("/sequences/:id/enrollments", admin, h.enrollments)
 }
 
 func problem(err error, what string) error {
@@ -149,6 +150,18 @@ func (h *Handler) runs(c *fiber.Ctx) error {
 		return problem(err, "rule")
 	}
 	return c.JSON(fiber.Map{"runs": list})
+}
+
+func (h *Handler) enrollments(c *fiber.Ctx) error {
+	id, err := idParam(c, "sequence")
+	if err != nil {
+		return err
+	}
+	list, err := h.s.Enrollments(c.UserContext(), auth.PrincipalOf(c).TenantID, id, c.Query("status"), c.QueryInt("limit", 50))
+	if err != nil {
+		return problem(err, "sequence")
+	}
+	return c.JSON(fiber.Map{"enrollments": list})
 }
 
 func (h *Handler) listSequences(c *fiber.Ctx) error {
