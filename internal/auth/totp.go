@@ -230,18 +230,13 @@ func (s *Service) disableTOTP(ctx context.Context, p *Principal, password, code 
 // loginTOTP is the second factor of a login whose password was right: no
 // confirmed secret → nothing to check.
 func (s *Service) loginTOTP(ctx context.Context, tx pgx.Tx, t tables, userID fmt.Stringer, code string) error {
-	var confirmed *time.Time
-	err := tx.QueryRow(ctx, `SELECT confirmed_at FROM `+totpTable(t)+` WHERE user_id = $1`, userID).Scan(&confirmed)
-	if db.IsNotFound(err) || (err == nil && confirmed == nil) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("auth: load totp: %w", err)
-	}
-	if code == "" {
+	_, err := s.checkTOTP(ctx, tx, t, userID, code, false)
+	switch {
+	case errors.Is(err, ErrTOTPNotEnrolled):
+		return nil // no confirmed secret: the password was enough
+	case errors.Is(err, ErrTOTPInvalid) && code == "":
 		return ErrTOTPRequired
 	}
-	_, err = s.checkTOTP(ctx, tx, t, userID, code, false)
 	return err
 }
 

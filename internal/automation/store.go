@@ -106,20 +106,7 @@ func (s *Service) UpdateRule(ctx context.Context, tenantID, actor, id uuid.UUID,
 
 // DeleteRule deletes a rule and its runs (audited).
 func (s *Service) DeleteRule(ctx context.Context, tenantID, actor, id uuid.UUID) error {
-	err := s.inTenant(ctx, tenantID, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM automation_rules WHERE id = $1`, id)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return ErrNotFound
-		}
-		return audit(ctx, tx, tenantID, actor, "automation.rule_deleted", id.String(), s.clock.Now())
-	})
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		return fmt.Errorf("automation: delete rule: %w", err)
-	}
-	return err
+	return s.deleteAudited(ctx, tenantID, actor, id, "automation_rules", "automation.rule_deleted")
 }
 
 // GetRule returns one rule.
@@ -353,18 +340,24 @@ func (s *Service) UpdateSequence(ctx context.Context, tenantID, actor, id uuid.U
 
 // DeleteSequence deletes a sequence and its enrollments (audited).
 func (s *Service) DeleteSequence(ctx context.Context, tenantID, actor, id uuid.UUID) error {
+	return s.deleteAudited(ctx, tenantID, actor, id, "sequences", "automation.sequence_deleted")
+}
+
+// deleteAudited deletes the tenant's row id of table (a constant of this
+// file, never input) and audits it; a missing row is ErrNotFound.
+func (s *Service) deleteAudited(ctx context.Context, tenantID, actor, id uuid.UUID, table, action string) error {
 	err := s.inTenant(ctx, tenantID, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM sequences WHERE id = $1`, id)
+		tag, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE id = $1`, id)
 		if err != nil {
 			return err
 		}
 		if tag.RowsAffected() == 0 {
 			return ErrNotFound
 		}
-		return audit(ctx, tx, tenantID, actor, "automation.sequence_deleted", id.String(), s.clock.Now())
+		return audit(ctx, tx, tenantID, actor, action, id.String(), s.clock.Now())
 	})
 	if err != nil && !errors.Is(err, ErrNotFound) {
-		return fmt.Errorf("automation: delete sequence: %w", err)
+		return fmt.Errorf("automation: delete from %s: %w", table, err)
 	}
 	return err
 }
