@@ -387,7 +387,8 @@ func (s *Service) queueChunk(ctx context.Context, st leaderState, chunk []Recipi
 			return err
 		}
 		n := len(chunk)
-		chats, contacts, ob, chatIDs, langs := make([]uuid.UUID, n), make([]uuid.UUID, n), make([]uuid.UUID, n), make([]int64, n), make([]string, n)
+		chats, contacts, chatIDs, langs := make([]uuid.UUID, n), make([]uuid.UUID, n), make([]int64, n), make([]string, n)
+		msgs := make([]outbox.Message, n)
 		for i, r := range chunk {
 			method, params := st.Content.render(r, label(r.Lang), readMoreData(st.ID), func(j int, u string) string {
 				return s.link(st.ID, r.BotChatID, j, u, st.Content.TrackClicks)
@@ -396,15 +397,16 @@ func (s *Service) queueChunk(ctx context.Context, st leaderState, chunk []Recipi
 			if err != nil {
 				return err
 			}
-			id, err := s.ob.EnqueueTx(ctx, tx, outbox.Message{TenantID: st.TenantID, BotID: st.BotID, ChatID: r.ChatID,
+			msgs[i] = outbox.Message{TenantID: st.TenantID, BotID: st.BotID, ChatID: r.ChatID,
 				Method: method, Params: raw, Priority: outbox.Bulk, Kind: "broadcast", Ref: st.ID.String(),
-				IdempotencyKey: "bc:" + st.ID.String() + ":" + r.BotChatID.String()})
-			if err != nil {
-				return fmt.Errorf("outbox: %w", err)
-			}
-			chats[i], contacts[i], ob[i], chatIDs[i], langs[i] = r.BotChatID, r.ContactID, id, r.ChatID, r.Lang
-			queued = append(queued, id)
+				IdempotencyKey: "bc:" + st.ID.String() + ":" + r.BotChatID.String()}
+			chats[i], contacts[i], chatIDs[i], langs[i] = r.BotChatID, r.ContactID, r.ChatID, r.Lang
 		}
+		ob, err := s.ob.EnqueueBatchTx(ctx, tx, msgs)
+		if err != nil {
+			return fmt.Errorf("outbox: %w", err)
+		}
+		queued = ob
 		if _, err := tx.Exec(ctx, `INSERT INTO campaign_deliveries (tenant_id, campaign_id, bot_chat_id, contact_id, chat_id, lang, outbox_id, queued_at)
 			SELECT $1, $2, t.bc, t.ct, t.ch, t.lg, t.ob, $3
 			FROM unnest($4::uuid[], $5::uuid[], $6::bigint[], $7::text[], $8::uuid[]) AS t(bc, ct, ch, lg, ob)

@@ -89,6 +89,7 @@ type Audience interface {
 type Outbox interface {
 	Enqueue(ctx context.Context, m outbox.Message) (uuid.UUID, error)
 	EnqueueTx(ctx context.Context, tx pgx.Tx, m outbox.Message) (uuid.UUID, error)
+	EnqueueBatchTx(ctx context.Context, tx pgx.Tx, ms []outbox.Message) ([]uuid.UUID, error)
 	AfterCommit(ctx context.Context, ids ...uuid.UUID) error
 }
 

@@ -168,3 +168,73 @@ func TestFailedPumpRunKicksAgain(t *testing.T) {
 		return f.row(id).Status == "sent"
 	})
 }
+
+// A batch is recorded in its order with one sequence reservation: repeated
+// keys (within the batch and from an earlier transaction) answer the first
+// message's id and are sent once; nothing is sent before AfterCommit; an
+// invalid message fails the whole batch and records nothing.
+func TestEnqueueBatchTx(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	ctx := context.Background()
+	bob := f.startedUser("Bob")
+	var earlier uuid.UUID
+	if err := env.DB.InTenant(ctx, f.tenant, func(tx pgx.Tx) error {
+		m := f.text(bob.ID, "earlier", Bulk)
+		m.IdempotencyKey = "k-earlier"
+		var err error
+		earlier, err = f.ob.EnqueueTx(ctx, tx, m)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	keyed := func(chat int64, text, key string) Message {
+		m := f.text(chat, text, Bulk)
+		m.IdempotencyKey = key
+		return m
+	}
+	batch := []Message{
+		keyed(f.user.ID, "one", "k1"),
+		f.text(f.user.ID, "two", Bulk),
+		keyed(f.user.ID, "one again", "k1"),
+		keyed(bob.ID, "earlier again", "k-earlier"),
+		keyed(f.user.ID, "three", "k3"),
+	}
+	bad := append(append([]Message(nil), batch...), f.text(0, "no chat", Bulk))
+	if err := env.DB.InTenant(ctx, f.tenant, func(tx pgx.Tx) error {
+		_, err := f.ob.EnqueueBatchTx(ctx, tx, bad)
+		return err
+	}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("batch with an invalid message: err = %v, want ErrInvalid", err)
+	}
+	var got []uuid.UUID
+	if err := env.DB.InTenant(ctx, f.tenant, func(tx pgx.Tx) error {
+		var err error
+		got, err = f.ob.EnqueueBatchTx(ctx, tx, batch)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(batch) || got[2] != got[0] || got[3] != earlier || got[0] == got[1] || got[1] == got[4] {
+		t.Fatalf("ids = %v (earlier %s): want repeats of k1 and k-earlier to answer the first ids", got, earlier)
+	}
+	if s0, s1, s4 := f.row(got[0]).Seq, f.row(got[1]).Seq, f.row(got[4]).Seq; !(s0 < s1 && s1 < s4) {
+		t.Fatalf("sequences %d, %d, %d: want the batch's order", s0, s1, s4)
+	}
+	if n := f.statusCounts()["queued"]; n != 4 {
+		t.Fatalf("queued rows = %d, want 4 (earlier, one, two, three)", n)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if texts := f.botTexts(f.user.ID); len(texts) != 0 {
+		t.Fatalf("sent before AfterCommit: %q", texts)
+	}
+	if err := f.ob.AfterCommit(ctx, append(got, earlier)...); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "batch sent", func() bool { return len(f.botTexts(f.user.ID)) == 3 && len(f.botTexts(bob.ID)) == 1 })
+	if texts := f.botTexts(f.user.ID); texts[0] != "one" || texts[1] != "two" || texts[2] != "three" {
+		t.Fatalf("sent %q, want one, two, three in order", texts)
+	}
+	if texts := f.botTexts(bob.ID); texts[0] != "earlier" {
+		t.Fatalf("sent to Bob %q, want the earlier message once", texts)
+	}
+}

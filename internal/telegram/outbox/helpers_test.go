@@ -306,13 +306,14 @@ type row struct {
 	Code      *int
 	Desc      *string
 	IDs       []int64
+	Seq       int64
 }
 
 func (f *fixture) row(id uuid.UUID) row {
 	f.t.Helper()
 	var r row
-	err := env.Owner.QueryRow(context.Background(), `SELECT status, attempts, throttled, maybe_duplicate, error_code, error_description, message_ids
-		FROM outbox_messages WHERE id = $1`, id).Scan(&r.Status, &r.Attempts, &r.Throttled, &r.MaybeDup, &r.Code, &r.Desc, &r.IDs)
+	err := env.Owner.QueryRow(context.Background(), `SELECT status, attempts, throttled, maybe_duplicate, error_code, error_description, message_ids, seq
+		FROM outbox_messages WHERE id = $1`, id).Scan(&r.Status, &r.Attempts, &r.Throttled, &r.MaybeDup, &r.Code, &r.Desc, &r.IDs, &r.Seq)
 	if err != nil {
 		f.t.Fatalf("row %s: %v", id, err)
 	}

@@ -309,19 +309,39 @@ func (o *Outbox) Enqueue(ctx context.Context, m Message) (uuid.UUID, error) {
 
 // prepare validates m and gives it an id and a sequence number.
 func (o *Outbox) prepare(ctx context.Context, m Message) (rowIn, error) {
-	spec, err := validate(m)
+	rows, err := o.prepareBatch(ctx, []Message{m})
 	if err != nil {
 		return rowIn{}, err
 	}
-	params := m.Params
-	if len(params) == 0 {
-		params = json.RawMessage("{}")
+	return rows[0], nil
+}
+
+// prepareBatch validates messages of one tenant and gives them ids and
+// consecutive sequence numbers in their order (one Redis round trip).
+func (o *Outbox) prepareBatch(ctx context.Context, ms []Message) ([]rowIn, error) {
+	rows := make([]rowIn, len(ms))
+	for i, m := range ms {
+		spec, err := validate(m)
+		if err != nil {
+			return nil, err
+		}
+		if m.TenantID != ms[0].TenantID {
+			return nil, fmt.Errorf("%w: one batch, several tenants", ErrInvalid)
+		}
+		params := m.Params
+		if len(params) == 0 {
+			params = json.RawMessage("{}")
+		}
+		rows[i] = rowIn{ID: ids.New(), Msg: m, Params: params, Cost: spec.costOf(params)}
 	}
-	seq, err := o.rdb.Incr(ctx, o.keys.seq()).Result()
+	last, err := o.rdb.IncrBy(ctx, o.keys.seq(), int64(len(ms))).Result()
 	if err != nil {
-		return rowIn{}, fmt.Errorf("outbox: enqueue: sequence: %w", err)
+		return nil, fmt.Errorf("outbox: enqueue: sequence: %w", err)
 	}
-	return rowIn{ID: ids.New(), Msg: m, Params: params, Seq: seq, Cost: spec.costOf(params)}, nil
+	for i := range rows {
+		rows[i].Seq = last - int64(len(rows)-1-i)
+	}
+	return rows, nil
 }
 
 func validate(m Message) (methodSpec, error) {

@@ -66,6 +66,118 @@ func insertTx(ctx context.Context, tx pgx.Tx, r rowIn) (uuid.UUID, string, int64
 	return id, status, seq, err
 }
 
+// recorded is what insertBatchTx found for one message: its own new row or
+// the row already recorded under its idempotency key.
+type recorded struct {
+	ID     uuid.UUID
+	Status string
+	Seq    int64
+}
+
+// insertBatchTx records rows (one tenant) with one INSERT; a row whose
+// idempotency key is already used on its bot, earlier or by a row before it
+// in the batch, is not inserted and answers the existing row. Like
+// insertTx it never fails on a repeated key.
+func insertBatchTx(ctx context.Context, tx pgx.Tx, rows []rowIn) ([]recorded, error) {
+	n := len(rows)
+	var (
+		idList                = make([]uuid.UUID, n)
+		bots, chats, seqs     = make([]int64, n), make([]int64, n), make([]int64, n)
+		threads, prios, costs = make([]int32, n), make([]int32, n), make([]int32, n)
+		methodList, kinds     = make([]string, n), make([]string, n)
+		refs, params          = make([]string, n), make([]string, n)
+		keys                  = make([]*string, n)
+	)
+	for i, r := range rows {
+		m := r.Msg
+		idList[i], bots[i], chats[i], seqs[i] = r.ID, m.BotID, m.ChatID, r.Seq
+		threads[i], prios[i], costs[i] = int32(m.ThreadID), int32(m.Priority), int32(r.Cost.chat)
+		methodList[i], kinds[i], refs[i], params[i] = m.Method, m.Kind, m.Ref, string(r.Params)
+		if m.IdempotencyKey != "" {
+			keys[i] = &rows[i].Msg.IdempotencyKey
+		}
+	}
+	tenantID := rows[0].Msg.TenantID
+	out := make([]recorded, n)
+	inserted := map[uuid.UUID]string{}
+	// WITH ORDINALITY and ORDER BY keep the batch's order, so that of two
+	// rows with one key the first is the one inserted.
+	res, err := tx.Query(ctx, `
+		INSERT INTO outbox_messages (id, tenant_id, bot_id, chat_id, thread_id, method, params, priority, kind, ref, idempotency_key, seq, cost)
+		SELECT t.id, $1, t.bot, t.chat, t.thread, t.method, t.params::jsonb, t.prio, t.kind, t.ref, t.key, t.seq, t.cost
+		FROM unnest($2::uuid[], $3::bigint[], $4::bigint[], $5::int[], $6::text[], $7::text[], $8::int[], $9::text[], $10::text[], $11::text[], $12::bigint[], $13::int[])
+			WITH ORDINALITY AS t(id, bot, chat, thread, method, params, prio, kind, ref, key, seq, cost, ord)
+		ORDER BY t.ord
+		ON CONFLICT (tenant_id, bot_id, idempotency_key) DO NOTHING
+		RETURNING id, status`,
+		tenantID, idList, bots, chats, threads, methodList, params, prios, kinds, refs, keys, seqs, costs)
+	if err != nil {
+		return nil, err
+	}
+	for res.Next() {
+		var id uuid.UUID
+		var status string
+		if err := res.Scan(&id, &status); err != nil {
+			res.Close()
+			return nil, err
+		}
+		inserted[id] = status
+	}
+	if err := res.Err(); err != nil {
+		return nil, err
+	}
+	var lookBots []int64
+	var lookKeys []string
+	for i, r := range rows {
+		if st, ok := inserted[r.ID]; ok {
+			out[i] = recorded{ID: r.ID, Status: st, Seq: r.Seq}
+			continue
+		}
+		if keys[i] == nil {
+			return nil, fmt.Errorf("message %d without a key was not recorded", i)
+		}
+		lookBots, lookKeys = append(lookBots, r.Msg.BotID), append(lookKeys, r.Msg.IdempotencyKey)
+	}
+	if len(lookKeys) == 0 {
+		return out, nil
+	}
+	type botKey struct {
+		bot int64
+		key string
+	}
+	existing := map[botKey]recorded{}
+	res, err = tx.Query(ctx, `
+		SELECT o.id, o.status, o.seq, o.bot_id, o.idempotency_key
+		FROM outbox_messages o JOIN unnest($2::bigint[], $3::text[]) AS k(bot, key) ON o.bot_id = k.bot AND o.idempotency_key = k.key
+		WHERE o.tenant_id = $1`, tenantID, lookBots, lookKeys)
+	if err != nil {
+		return nil, err
+	}
+	for res.Next() {
+		var rec recorded
+		var k botKey
+		if err := res.Scan(&rec.ID, &rec.Status, &rec.Seq, &k.bot, &k.key); err != nil {
+			res.Close()
+			return nil, err
+		}
+		existing[k] = rec
+	}
+	if err := res.Err(); err != nil {
+		return nil, err
+	}
+	for i, r := range rows {
+		if out[i].ID != uuid.Nil {
+			continue
+		}
+		rec, ok := existing[botKey{r.Msg.BotID, r.Msg.IdempotencyKey}]
+		if !ok {
+			return nil, fmt.Errorf("message %d: no row under its idempotency key", i)
+		}
+		out[i] = rec
+	}
+	return out, nil
+}
+
 // claimed is a message taken for a call.
 type claimed struct {
 	ID          uuid.UUID
