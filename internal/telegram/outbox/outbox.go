@@ -200,6 +200,10 @@ type Outbox struct {
 	keys    keys
 	bots    *clients
 	paid    *paidCache
+	// claims and finishes batch the one-statement claims and outcomes of
+	// concurrent calls per tenant (coalesce.go).
+	claims   *coalescer[uuid.UUID, claimResult]
+	finishes *coalescer[finishReq, bool]
 
 	mu    sync.RWMutex
 	hooks map[string][]ResultHook
@@ -241,6 +245,8 @@ func New(d *db.DB, rdb *redis.Client, q *queue.Client, tokens TokenSource, opts 
 	o.topicHookSlots = make(chan struct{}, max(1, opts.HookConcurrency/2))
 	o.bots = newClients(opts, tokens)
 	o.paid = &paidCache{ttl: time.Minute, m: map[int64]paidEntry{}}
+	o.claims = newCoalescer(coalesceBatch, coalesceActive, o.claimBatch)
+	o.finishes = newCoalescer(coalesceBatch, coalesceActive, o.finishBatch)
 	o.wakeRdb = o.rdb
 	if rdb != nil {
 		wo := *rdb.Options()
@@ -250,6 +256,13 @@ func New(d *db.DB, rdb *redis.Client, q *queue.Client, tokens TokenSource, opts 
 	}
 	return o
 }
+
+// coalesceBatch bounds the rows of one batched claim or outcome statement;
+// coalesceActive the statements of one kind a tenant has running at once.
+const (
+	coalesceBatch  = 64
+	coalesceActive = 2
+)
 
 // wakePoolSize bounds the connections of waiting pumps (one each); a pump
 // that finds none waits for its wake-up in the pool's queue, as before.
