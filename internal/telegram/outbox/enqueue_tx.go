@@ -122,11 +122,11 @@ func (o *Outbox) AfterCommit(ctx context.Context, ids ...uuid.UUID) error {
 // indexPending puts committed messages into their queues and kicks each bot
 // once.
 func (o *Outbox) indexPending(ctx context.Context, ps []pendingEntry) error {
+	if err := o.pushMany(ctx, ps); err != nil {
+		return fmt.Errorf("index: %w", err)
+	}
 	bots := map[int64]uuid.UUID{}
 	for _, p := range ps {
-		if err := o.push(ctx, p.TenantID, p.BotID, p.ChatID, p.ThreadID, p.entry); err != nil {
-			return fmt.Errorf("index: %w", err)
-		}
 		bots[p.BotID] = p.TenantID
 	}
 	for botID, tenantID := range bots {

@@ -150,12 +150,41 @@ return 1`)
 
 // push indexes a recorded message (idempotent: the sweeper re-pushes).
 func (o *Outbox) push(ctx context.Context, tenantID uuid.UUID, botID, chatID int64, threadID int, e entry) error {
+	keys, args := o.pushArgs(tenantID, botID, chatID, threadID, e)
+	return pushScript.Run(ctx, o.rdb, keys, args...).Err()
+}
+
+// pushMany indexes many recorded messages in one pipeline. A Redis that
+// lost its script cache (a restart) answers NOSCRIPT: the pipeline is sent
+// again with the script's text (push is idempotent).
+func (o *Outbox) pushMany(ctx context.Context, ps []pendingEntry) error {
+	run := func(text bool) error {
+		_, err := o.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+			for _, p := range ps {
+				keys, args := o.pushArgs(p.TenantID, p.BotID, p.ChatID, p.ThreadID, p.entry)
+				if text {
+					pushScript.Eval(ctx, pipe, keys, args...)
+				} else {
+					pushScript.EvalSha(ctx, pipe, keys, args...)
+				}
+			}
+			return nil
+		})
+		return err
+	}
+	err := run(false)
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		err = run(true)
+	}
+	return err
+}
+
+func (o *Outbox) pushArgs(tenantID uuid.UUID, botID, chatID int64, threadID int, e entry) ([]string, []any) {
 	k := o.keys
 	d := destOf(chatID, threadID, e)
-	return pushScript.Run(ctx, o.rdb,
-		[]string{k.q(botID, d), k.ready(botID), k.delayed(botID), k.inflight(botID), k.active(), k.wake(botID),
+	return []string{k.q(botID, d), k.ready(botID), k.delayed(botID), k.inflight(botID), k.active(), k.wake(botID),
 			k.heads(botID, chatID), k.count(botID, chatID)},
-		e.member(), e.score(), d, botID, tenantID.String()).Err()
+		[]any{e.member(), e.score(), d, botID, tenantID.String()}
 }
 
 // The GCRA and window helpers are shared by the pick script. Times are Clock

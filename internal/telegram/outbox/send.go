@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"math"
 	"strings"
 	"time"
@@ -56,31 +57,36 @@ func (r Result) ChatNotFound() bool {
 // sendOne makes the call for a picked destination's head message and
 // records its outcome: row first, then the Redis queue, then hooks.
 func (o *Outbox) sendOne(ctx context.Context, p pumpPayload, pk picked) {
-	log := o.log.With("tenant_id", p.TenantID, "bot_id", p.BotID, "chat_id", pk.chatID)
+	// The logger with the call's attributes is built only when a line is
+	// written: slog's With formats them at once, which cost 4% of the
+	// process at 2,700 calls a second.
+	log := func() *slog.Logger {
+		return o.log.With("tenant_id", p.TenantID, "bot_id", p.BotID, "chat_id", pk.chatID)
+	}
 	// Book-keeping outlives a cancelled call (shutdown): the outcome of a
 	// call that was made must be recorded.
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
 	id, cst, err := parseMember(pk.member)
 	if err != nil {
-		log.Error("outbox: dropping malformed queue entry", "error", err)
+		log().Error("outbox: dropping malformed queue entry", "error", err)
 		_ = o.done(bctx, p.BotID, pk, 0, true, time.Time{})
 		return
 	}
 	retryLater := func(d time.Duration) {
 		if err := o.done(bctx, p.BotID, pk, cst.chat, false, o.clock.Now().Add(d)); err != nil {
-			log.Error("outbox: requeue", "error", err)
+			log().Error("outbox: requeue", "error", err)
 		}
 	}
 	cl, err := o.bots.get(ctx, p.BotID)
 	if err != nil {
-		log.Warn("outbox: no client for bot; retrying later", "error", err)
+		log().Warn("outbox: no client for bot; retrying later", "error", err)
 		retryLater(5 * time.Second)
 		return
 	}
 	c, action, err := o.claim(ctx, p.TenantID, id)
 	if err != nil {
-		log.Error("outbox: claim", "message_id", id, "error", err)
+		log().Error("outbox: claim", "message_id", id, "error", err)
 		retryLater(time.Second)
 		return
 	}
@@ -89,7 +95,7 @@ func (o *Outbox) sendOne(ctx context.Context, p pumpPayload, pk picked) {
 		_ = o.done(bctx, p.BotID, pk, 0, true, time.Time{})
 		return
 	case claimUnknown:
-		log.Warn("outbox: bulk message interrupted mid-call marked unknown", "message_id", id)
+		log().Warn("outbox: bulk message interrupted mid-call marked unknown", "message_id", id)
 		_ = o.done(bctx, p.BotID, pk, 0, true, time.Time{})
 		if o.hasHooks(c.Kind) {
 			o.enqueueHook(bctx, resultOf(c, interruptedOutcome, nil, 0))
@@ -116,9 +122,9 @@ func (o *Outbox) sendOne(ctx context.Context, p pumpPayload, pk picked) {
 		o.bots.drop(p.BotID) // a replaced token is re-read on the next call
 	}
 	if out.Throttled {
-		log.Info("outbox: 429, destination paused", "retry_after", pause, "method", c.Method)
+		log().Info("outbox: 429, destination paused", "retry_after", pause, "method", c.Method)
 	} else if out.Status != "sent" {
-		log.Warn("outbox: call not sent", "method", c.Method, "status", out.Status, "code", out.Code, "description", out.Description)
+		log().Warn("outbox: call not sent", "method", c.Method, "status", out.Status, "code", out.Code, "description", out.Description)
 	}
 	var until time.Time
 	if pause > 0 {
@@ -189,32 +195,34 @@ func backoff(failures int) time.Duration {
 // record writes the outcome (with the Result for the kind's hooks, if
 // any), then updates the Redis queue, then enqueues the hook task.
 func (o *Outbox) record(ctx context.Context, c claimed, pk picked, out outcome, result json.RawMessage, migrate int64, pauseUntil time.Time) {
-	log := o.log.With("tenant_id", c.TenantID, "bot_id", c.BotID, "chat_id", c.ChatID, "message_id", c.ID)
+	log := func() *slog.Logger {
+		return o.log.With("tenant_id", c.TenantID, "bot_id", c.BotID, "chat_id", c.ChatID, "message_id", c.ID)
+	}
 	_, cst, _ := parseMember(pk.member)
 	res := resultOf(c, out, result, migrate)
 	var hook any
 	if out.Status != "queued" {
 		var err error
 		if hook, err = o.pendingHook(res); err != nil {
-			log.Error("outbox: result for hooks", "error", err)
+			log().Error("outbox: result for hooks", "error", err)
 		}
 	}
 	if err := o.finish(ctx, c, out, hook); errors.Is(err, errSuperseded) {
 		// This pump lost the lease during the call and another one has taken
 		// the message over (and resolved this call by the delivery rule):
 		// the row and the queue are its business now.
-		log.Warn("outbox: outcome of a call taken over by another pump dropped", "status", out.Status)
+		log().Warn("outbox: outcome of a call taken over by another pump dropped", "status", out.Status)
 		return
 	} else if err != nil {
 		// The row stays 'sending' and the message stays queued: the next
 		// pick resolves it by the interrupted-call rule.
-		log.Error("outbox: record outcome", "error", err)
+		log().Error("outbox: record outcome", "error", err)
 		_ = o.done(ctx, c.BotID, pk, cst.chat, false, o.clock.Now().Add(time.Second))
 		return
 	}
 	final := out.Status != "queued"
 	if err := o.done(ctx, c.BotID, pk, cst.chat, final, pauseUntil); err != nil {
-		log.Error("outbox: update queue", "error", err)
+		log().Error("outbox: update queue", "error", err)
 	}
 	if out.Status == "sent" {
 		o.afterSent(ctx, c, pk.serviceBound, result)
