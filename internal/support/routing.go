@@ -36,19 +36,50 @@ func pickGroup(ctx context.Context, tx pgx.Tx, botID int64, reqType string) (int
 // pickGroupFor is pickGroup with the request type's own target group
 // (preferChat, 0 for none) first while it is usable.
 func pickGroupFor(ctx context.Context, tx pgx.Tx, botID int64, reqType string, preferChat int64) (int64, error) {
-	var chatID int64
-	err := tx.QueryRow(ctx, `SELECT b.chat_id FROM chat_bindings b
+	// The candidates in order of preference without the load, which is
+	// counted only when it decides between equally preferred groups (most
+	// bots have one staff group, and a topic is made per new person).
+	rows, err := tx.Query(ctx, `SELECT b.chat_id,
+			(b.chat_id <> $3)::int * 2 + CASE WHEN COALESCE(r.request_types, '{}') = '{}' OR $2 = ANY(r.request_types) THEN 0 ELSE 1 END
+		FROM chat_bindings b
 		LEFT JOIN support_group_routes r ON r.bot_id = b.bot_id AND r.chat_id = b.chat_id
 		WHERE b.bot_id = $1 AND b.purpose = 'staff_support' AND b.is_forum AND b.bot_status = 'administrator'
-		ORDER BY
-			b.chat_id <> $3,
-			CASE WHEN COALESCE(r.request_types, '{}') = '{}' OR $2 = ANY(r.request_types) THEN 0 ELSE 1 END,
-			(SELECT count(*) FROM support_tickets t JOIN support_topics tp ON tp.id = t.topic_id
-				WHERE tp.bot_id = b.bot_id AND tp.staff_chat_id = b.chat_id AND t.status <> 'resolved'),
-			b.created_at
-		LIMIT 1`, botID, reqType, preferChat).Scan(&chatID)
-	if err != nil && err != pgx.ErrNoRows {
+		ORDER BY 2, b.created_at`, botID, reqType, preferChat)
+	if err != nil {
 		return 0, fmt.Errorf("store: pick staff group: %w", err)
+	}
+	var best []int64
+	rank := -1
+	for rows.Next() {
+		var chatID int64
+		var r int
+		if err := rows.Scan(&chatID, &r); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("store: pick staff group: %w", err)
+		}
+		if rank == -1 || r == rank {
+			rank = r
+			best = append(best, chatID)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("store: pick staff group: %w", err)
+	}
+	switch len(best) {
+	case 0:
+		return 0, nil
+	case 1:
+		return best[0], nil
+	}
+	// Ties: the one with the fewest unresolved tickets, then the oldest
+	// binding (best is in binding order).
+	var chatID int64
+	err = tx.QueryRow(ctx, `SELECT g.chat_id FROM unnest($2::bigint[]) WITH ORDINALITY AS g(chat_id, ord)
+		ORDER BY (SELECT count(*) FROM support_topics tp JOIN support_tickets t ON t.topic_id = tp.id AND t.status <> 'resolved'
+			WHERE tp.bot_id = $1 AND tp.staff_chat_id = g.chat_id), g.ord
+		LIMIT 1`, botID, best).Scan(&chatID)
+	if err != nil {
+		return 0, fmt.Errorf("store: pick staff group load: %w", err)
 	}
 	return chatID, nil
 }
