@@ -87,23 +87,20 @@ func (s *Service) HandleUserMessage(ctx context.Context, in *telegram.Inbound) e
 	if kind == "" {
 		return nil
 	}
-	banned, tell, err := s.banCheck(ctx, in)
-	if err != nil || banned {
-		if tell {
-			text := s.texts.Text(ctx, in.TenantID, TextBanned, in.Lang, nil)
-			return s.notify(ctx, in.TenantID, in.BotID, in.ChatID, text, fmt.Sprintf("support:banned:%d:%d", in.BotID, in.UpdateID))
-		}
-		return err
-	}
-	log := s.log.With("tenant_id", in.TenantID, "bot_id", in.BotID)
 	types := s.settings(ctx, in.TenantID).Support.RequestTypes
 	var newTicket *ticketRow
 	var ask *topicRow
 	var askCard contactCard
 	var lang string
-	var menu bool
-	err = s.inTenant(ctx, in.TenantID, func(tx pgx.Tx) error {
+	var menu, banned, tell bool
+	err := s.inTenant(ctx, in.TenantID, func(tx pgx.Tx) error {
 		newTicket, ask, menu = nil, nil, false
+		// A banned person's message is not stored or relayed; they are told
+		// once (in the same transaction as the rest: one less per message).
+		var err error
+		if banned, tell, err = s.banCheckTx(ctx, tx, in); err != nil || banned {
+			return err
+		}
 		anyStaff, err := staffGroupOf(ctx, tx, in.BotID)
 		if err != nil {
 			return err
@@ -205,6 +202,13 @@ func (s *Service) HandleUserMessage(ctx context.Context, in *telegram.Inbound) e
 	if err != nil {
 		return fmt.Errorf("support: user message: %w", err)
 	}
+	if banned {
+		if tell {
+			text := s.texts.Text(ctx, in.TenantID, TextBanned, in.Lang, nil)
+			return s.notify(ctx, in.TenantID, in.BotID, in.ChatID, text, fmt.Sprintf("support:banned:%d:%d", in.BotID, in.UpdateID))
+		}
+		return nil
+	}
 	if ask != nil {
 		// After the commit, so the topic-created hook finds the row. If this
 		// fails, the person's next message after CreateRetryAfter asks again.
@@ -213,7 +217,7 @@ func (s *Service) HandleUserMessage(ctx context.Context, in *telegram.Inbound) e
 		}
 	}
 	if newTicket != nil {
-		log.Info("support: ticket opened", "ticket_id", newTicket.ID)
+		s.log.Info("support: ticket opened", "tenant_id", in.TenantID, "bot_id", in.BotID, "ticket_id", newTicket.ID)
 		text := s.texts.Text(ctx, in.TenantID, TextReceived, lang, map[string]string{"ticket_no": strconv.FormatInt(newTicket.No, 10)})
 		if err := s.notify(ctx, in.TenantID, in.BotID, in.ChatID, text, "support:received:"+newTicket.ID.String()); err != nil {
 			return err
