@@ -47,6 +47,9 @@ func TestHookFailingTwiceStillTakesEffect(t *testing.T) {
 	if n := calls.Load(); n != 3 {
 		t.Fatalf("hook ran %d times, want 3", n)
 	}
+	if n := f.ob.hookTasks.Load(); n < 1 {
+		t.Fatal("a failed inline run was not handed to the queue")
+	}
 }
 
 func TestSlowHookDoesNotDelayNextSends(t *testing.T) {
@@ -144,5 +147,30 @@ func TestHookBackoff(t *testing.T) {
 		if got := hookBackoff(tc.n); got != tc.want {
 			t.Errorf("hookBackoff(%d) = %s, want %s", tc.n, got, tc.want)
 		}
+	}
+}
+
+// With a hook slot free, a result's hooks run in the sending process at
+// once, with no task hop; a failed run goes to the queue (the test above).
+func TestHooksRunInlineWithoutATask(t *testing.T) {
+	f := newFixture(t, fixtureOpts{})
+	var calls atomic.Int32
+	f.ob.OnResult("test", func(context.Context, Result) error { calls.Add(1); return nil })
+	var sent []uuid.UUID
+	for _, text := range texts("inline", 5) {
+		m := f.text(f.user.ID, text, Live)
+		m.Kind = "test"
+		sent = append(sent, f.enqueue(m))
+	}
+	eventually(t, 10*time.Second, "every hook run and cleared", func() bool {
+		for _, id := range sent {
+			if p, _ := f.hookState(id); p {
+				return false
+			}
+		}
+		return calls.Load() == 5
+	})
+	if n := f.ob.hookTasks.Load(); n != 0 {
+		t.Fatalf("%d hook tasks enqueued, want none (hooks run inline)", n)
 	}
 }

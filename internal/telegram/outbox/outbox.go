@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -204,6 +205,12 @@ type Outbox struct {
 	// concurrent calls per tenant (coalesce.go).
 	claims   *coalescer[uuid.UUID, claimResult]
 	finishes *coalescer[finishReq, bool]
+	clears   *coalescer[uuid.UUID, struct{}]
+	// inline counts result hooks running in this process outside a task
+	// (enqueueHook); Close waits for them.
+	inline sync.WaitGroup
+	// hookTasks counts hook tasks enqueued (tests read it).
+	hookTasks atomic.Int64
 
 	mu    sync.RWMutex
 	hooks map[string][]ResultHook
@@ -219,8 +226,9 @@ type Outbox struct {
 	pumpHook func(ctx context.Context) error
 	// serviceSettle, when set (tests), replaces serviceSettle.
 	serviceSettle *time.Duration
-	// hookEnqueueHook, when set (tests), runs before a hook task is
-	// enqueued; an error fails the enqueue.
+	// hookEnqueueHook, when set (tests), runs before a result is handed to
+	// its hooks (inline or as a task); an error stands for the process
+	// stopping there: nothing runs, the sweeper finds the pending hook.
 	hookEnqueueHook func(r Result) error
 }
 
@@ -247,6 +255,7 @@ func New(d *db.DB, rdb *redis.Client, q *queue.Client, tokens TokenSource, opts 
 	o.paid = &paidCache{ttl: time.Minute, m: map[int64]paidEntry{}}
 	o.claims = newCoalescer(coalesceBatch, coalesceActive, o.claimBatch)
 	o.finishes = newCoalescer(coalesceBatch, coalesceActive, o.finishBatch)
+	o.clears = newCoalescer(coalesceBatch, coalesceActive, o.clearBatch)
 	o.wakeRdb = o.rdb
 	if rdb != nil {
 		wo := *rdb.Options()
@@ -270,6 +279,14 @@ const wakePoolSize = 512
 
 // Close releases idle HTTP connections and the wake-up connections.
 func (o *Outbox) Close() {
+	// Result hooks running inline finish first (each is bounded by
+	// HookTimeout); one cut short stays pending for the sweeper.
+	done := make(chan struct{})
+	go func() { o.inline.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(o.opts.HookTimeout):
+	}
 	o.opts.HTTPClient.CloseIdleConnections()
 	if o.wakeRdb != nil && o.wakeRdb != o.rdb {
 		_ = o.wakeRdb.Close()
@@ -279,8 +296,9 @@ func (o *Outbox) Close() {
 // OnResult registers fn for results of messages of kind ("" for every kind).
 // Register hooks before the first Enqueue, in every process that runs the
 // outbox (the sender decides from them whether a result needs its hooks).
-// Hooks run in an "outbox:hook" task after the outcome is recorded, off the
-// send path, within Options.HookTimeout; a hook that returns an error is run
+// Hooks run after the outcome is recorded, off the send path, within
+// Options.HookTimeout: at once in the sending process when a hook slot is
+// free, else in an "outbox:hook" task; a hook that returns an error is run
 // again with back-off, together with the kind's other hooks. Hooks may run
 // more than once for one outcome (retries, a crash, the sweeper): they must
 // be idempotent.
