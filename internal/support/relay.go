@@ -424,6 +424,25 @@ func (s *Service) onRelayIn(ctx context.Context, r outbox.Result) error {
 		return fmt.Errorf("support: relay result ref %q", r.Ref)
 	}
 	now := s.clock.Now()
+	if r.Status == "sent" && len(r.MessageIDs) > 0 {
+		// The common case in one round trip: the copy's id recorded on a
+		// message nobody edited meanwhile. Otherwise the transaction below.
+		recorded := false
+		b := &pgx.Batch{}
+		b.Queue(`UPDATE support_messages SET relay = 'sent', staff_chat_id = $2, staff_message_id = $3
+			WHERE id = $1 AND edited_at IS NULL`, msgID, r.ChatID, r.MessageIDs[0])
+		err := s.db.InTenantPipeline(ctx, r.TenantID, b, func(br pgx.BatchResults) error {
+			tag, err := br.Exec()
+			recorded = err == nil && tag.RowsAffected() == 1
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("support: record copy: %w", err)
+		}
+		if recorded {
+			return nil
+		}
+	}
 	return s.inTenant(ctx, r.TenantID, func(tx pgx.Tx) error {
 		switch {
 		case r.Status == "sent" && len(r.MessageIDs) > 0:

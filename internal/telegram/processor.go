@@ -291,23 +291,27 @@ func (p *Processor) record(ctx context.Context, m mailbox, u *Update) (recorded,
 	var rec recorded
 	now := p.clock.Now()
 	err := p.db.InTenant(ctx, m.TenantID, func(tx pgx.Tx) error {
-		fresh, err := markProcessed(ctx, tx, m.TenantID, m.BotID, u.UpdateID, now)
+		from, chat := u.From(), u.chat()
+		person := from != nil && !from.IsBot
+		var fresh bool
+		var err error
+		if person {
+			// The dedupe row and the person's contact in one round trip (an
+			// update seen before upserts the same names again: harmless).
+			fresh, rec.contactID, rec.lang, err = markProcessedWithContact(ctx, tx, m.TenantID, m.BotID, u.UpdateID, from, now)
+		} else {
+			fresh, err = markProcessed(ctx, tx, m.TenantID, m.BotID, u.UpdateID, now)
+		}
 		if err != nil {
 			return err
 		}
-		from, chat := u.From(), u.chat()
-		if from != nil && !from.IsBot {
-			if fresh {
-				rec.contactID, rec.lang, err = upsertContact(ctx, tx, m.TenantID, from, now)
-			} else {
-				rec.contactID, rec.lang, err = findContact(ctx, tx, from.ID)
-			}
-			if err != nil {
+		if fresh {
+			// recordFresh only writes: its statements go as one batch.
+			w := &queuedTx{Tx: tx, b: &pgx.Batch{}}
+			if err := p.recordFresh(ctx, w, m, u, rec.contactID, now); err != nil {
 				return err
 			}
-		}
-		if fresh {
-			if err := p.recordFresh(ctx, tx, m, u, rec.contactID, now); err != nil {
+			if err := w.flush(ctx); err != nil {
 				return err
 			}
 		}

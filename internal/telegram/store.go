@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/tgdesk/helpdesk/internal/platform/db"
 	"github.com/tgdesk/helpdesk/internal/platform/ids"
@@ -60,6 +61,55 @@ func upsertContact(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, u *User, 
 		return uuid.Nil, "", fmt.Errorf("store: upsert contact: %w", err)
 	}
 	return id, lang, nil
+}
+
+// markProcessedWithContact is markProcessed and upsertContact in one
+// round trip.
+func markProcessedWithContact(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, botID, updateID int64, u *User, now time.Time) (fresh bool, id uuid.UUID, lang string, err error) {
+	b := &pgx.Batch{}
+	b.Queue(`INSERT INTO processed_updates (tenant_id, bot_id, update_id, processed_at)
+		VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, tenantID, botID, updateID, now)
+	b.Queue(`INSERT INTO contacts (id, tenant_id, tg_user_id, first_name, last_name, username, language, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+		ON CONFLICT (tenant_id, tg_user_id) DO UPDATE SET
+			first_name = EXCLUDED.first_name, last_name = EXCLUDED.last_name, username = EXCLUDED.username,
+			language = CASE WHEN EXCLUDED.language <> '' THEN EXCLUDED.language ELSE contacts.language END,
+			updated_at = EXCLUDED.updated_at
+		RETURNING id, language`,
+		ids.New(), tenantID, u.ID, u.FirstName, u.LastName, u.Username, lang2(u.LanguageCode), now)
+	br := tx.SendBatch(ctx, b)
+	defer br.Close()
+	tag, err := br.Exec()
+	if err != nil {
+		return false, uuid.Nil, "", fmt.Errorf("store: mark processed: %w", err)
+	}
+	if err := br.QueryRow().Scan(&id, &lang); err != nil {
+		return false, uuid.Nil, "", fmt.Errorf("store: upsert contact: %w", err)
+	}
+	return tag.RowsAffected() == 1, id, lang, nil
+}
+
+// queuedTx queues the Execs of write-only code into one batch, sent by
+// flush (one round trip for all of them); everything else goes to Tx.
+// Errors surface at flush, which fails the transaction.
+type queuedTx struct {
+	pgx.Tx
+	b *pgx.Batch
+}
+
+func (q *queuedTx) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	q.b.Queue(sql, args...)
+	return pgconn.CommandTag{}, nil
+}
+
+func (q *queuedTx) flush(ctx context.Context) error {
+	if q.b.Len() == 0 {
+		return nil
+	}
+	if err := q.Tx.SendBatch(ctx, q.b).Close(); err != nil {
+		return fmt.Errorf("store: record update: %w", err)
+	}
+	return nil
 }
 
 func findContact(ctx context.Context, tx pgx.Tx, tgUserID int64) (uuid.UUID, string, error) {

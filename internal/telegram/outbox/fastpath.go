@@ -22,26 +22,9 @@ import (
 // 'blocked' outcome with its bot_chats and events writes) takes the
 // transactional path.
 
-// inTenantPipeline sends set_config and the queued statements of b as one
-// implicit transaction and hands their results to read.
+// inTenantPipeline is db.InTenantPipeline.
 func (o *Outbox) inTenantPipeline(ctx context.Context, tenantID uuid.UUID, b *pgx.Batch, read func(br pgx.BatchResults) error) error {
-	if tenantID == uuid.Nil {
-		return fmt.Errorf("outbox: tenant pipeline without a tenant")
-	}
-	full := &pgx.Batch{}
-	full.Queue("SELECT set_config('app.tenant_id', $1, true)", tenantID.String())
-	full.QueuedQueries = append(full.QueuedQueries, b.QueuedQueries...)
-	br := o.db.Pool.SendBatch(ctx, full)
-	if _, err := br.Exec(); err != nil {
-		_ = br.Close()
-		return fmt.Errorf("set tenant: %w", err)
-	}
-	rerr := read(br)
-	cerr := br.Close()
-	if rerr != nil {
-		return rerr
-	}
-	return cerr
+	return o.db.InTenantPipeline(ctx, tenantID, b, read)
 }
 
 // claimQueued is claim's common case in one round trip: a 'queued' row
