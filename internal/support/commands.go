@@ -253,25 +253,3 @@ func (s *Service) sendCanned(ctx context.Context, in *telegram.Inbound, tx pgx.T
 	}
 	return "📎 Sent «" + name + "»:\n" + text, nil
 }
-
-// banCheckTx reports whether the person is banned from the bot's desk and
-// whether they are to be told now (once per ban).
-func (s *Service) banCheckTx(ctx context.Context, tx pgx.Tx, in *telegram.Inbound) (banned, tell bool, err error) {
-	var told *time.Time
-	err = tx.QueryRow(ctx, `SELECT told_at FROM support_bans WHERE bot_id = $1 AND contact_id = $2 FOR UPDATE`,
-		in.BotID, in.ContactID).Scan(&told)
-	if db.IsNotFound(err) {
-		return false, false, nil
-	}
-	if err != nil {
-		return false, false, fmt.Errorf("support: ban check: %w", err)
-	}
-	if told != nil {
-		return true, false, nil
-	}
-	if _, err = tx.Exec(ctx, `UPDATE support_bans SET told_at = $3 WHERE bot_id = $1 AND contact_id = $2`,
-		in.BotID, in.ContactID, s.clock.Now()); err != nil {
-		return false, false, fmt.Errorf("support: ban check: %w", err)
-	}
-	return true, true, nil
-}

@@ -95,30 +95,18 @@ func (s *Service) HandleUserMessage(ctx context.Context, in *telegram.Inbound) e
 	var menu, banned, tell bool
 	err := s.inTenant(ctx, in.TenantID, func(tx pgx.Tx) error {
 		newTicket, ask, menu = nil, nil, false
-		// A banned person's message is not stored or relayed; they are told
-		// once (in the same transaction as the rest: one less per message).
-		var err error
-		if banned, tell, err = s.banCheckTx(ctx, tx, in); err != nil || banned {
+		// One round trip for everything the message is handled against. A
+		// banned person's message is not stored or relayed; they are told
+		// once.
+		st, err := readMessageState(ctx, tx, in.BotID, in.ContactID, s.clock.Now())
+		if banned, tell = st.banned, st.tell; err != nil || banned {
 			return err
 		}
-		anyStaff, err := staffGroupOf(ctx, tx, in.BotID)
-		if err != nil {
-			return err
-		}
-		card, err := contactOf(ctx, tx, in.ContactID)
-		if err != nil {
-			return err
-		}
+		anyStaff, card, ticket := st.anyStaff, st.card, st.ticket
 		lang = card.Language
-		ticket, err := openTicket(ctx, tx, in.BotID, in.ContactID)
-		if err != nil {
-			return err
-		}
 		var topic *topicRow
 		if anyStaff != 0 {
-			if topic, err = lockTopic(ctx, tx, in.BotID, in.ContactID); err != nil {
-				return err
-			}
+			topic = st.topic
 		}
 		// First contact with a routing menu: the topic waits for the
 		// person's choice (or RouteWait, after which it goes untyped).

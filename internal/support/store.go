@@ -46,8 +46,61 @@ func scanTopic(r pgx.Row) (*topicRow, error) {
 // which keeps the topic's outbox calls in commit order (txout.go).
 
 func lockTopic(ctx context.Context, tx pgx.Tx, botID int64, contactID uuid.UUID) (*topicRow, error) {
-	return noteTopic(tx)(scanTopic(tx.QueryRow(ctx, `SELECT `+topicCols+` FROM support_topics
-		WHERE bot_id = $1 AND contact_id = $2 FOR UPDATE`, botID, contactID)))
+	return noteTopic(tx)(scanTopic(tx.QueryRow(ctx, sqlLockTopic, botID, contactID)))
+}
+
+const sqlLockTopic = `SELECT ` + topicCols + ` FROM support_topics WHERE bot_id = $1 AND contact_id = $2 FOR UPDATE`
+
+// messageState is what a person's message is handled against, read in one
+// round trip: the ban (locked), the staff group, the contact, the open
+// ticket and the topic (locked and noted, as lockTopic does).
+type messageState struct {
+	banned, tell bool
+	anyStaff     int64
+	card         contactCard
+	ticket       *ticketRow
+	topic        *topicRow
+}
+
+func readMessageState(ctx context.Context, tx pgx.Tx, botID int64, contactID uuid.UUID, now time.Time) (messageState, error) {
+	var st messageState
+	var told *time.Time
+	b := &pgx.Batch{}
+	b.Queue(`SELECT told_at FROM support_bans WHERE bot_id = $1 AND contact_id = $2 FOR UPDATE`, botID, contactID).
+		QueryRow(func(r pgx.Row) error {
+			err := r.Scan(&told)
+			if db.IsNotFound(err) {
+				return nil
+			}
+			st.banned, st.tell = err == nil, err == nil && told == nil
+			return err
+		})
+	b.Queue(sqlStaffGroup, botID).QueryRow(func(r pgx.Row) (err error) {
+		st.anyStaff, err = scanStaffGroup(r)
+		return err
+	})
+	b.Queue(sqlContactCard, contactID).QueryRow(func(r pgx.Row) (err error) {
+		st.card, err = scanContactCard(r)
+		return err
+	})
+	b.Queue(sqlOpenTicket, botID, contactID).QueryRow(func(r pgx.Row) (err error) {
+		st.ticket, err = scanOpenTicket(r)
+		return err
+	})
+	b.Queue(sqlLockTopic, botID, contactID).QueryRow(func(r pgx.Row) (err error) {
+		st.topic, err = noteTopic(tx)(scanTopic(r))
+		return err
+	})
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return st, fmt.Errorf("store: message state: %w", err)
+	}
+	if st.tell {
+		if _, err := tx.Exec(ctx, `UPDATE support_bans SET told_at = $3 WHERE bot_id = $1 AND contact_id = $2`,
+			botID, contactID, now); err != nil {
+			return st, fmt.Errorf("store: ban told: %w", err)
+		}
+	}
+	return st, nil
 }
 
 func lockTopicByID(ctx context.Context, tx pgx.Tx, id uuid.UUID) (*topicRow, error) {
@@ -83,10 +136,15 @@ type ticketRow struct {
 }
 
 func openTicket(ctx context.Context, tx pgx.Tx, botID int64, contactID uuid.UUID) (*ticketRow, error) {
+	return scanOpenTicket(tx.QueryRow(ctx, sqlOpenTicket, botID, contactID))
+}
+
+const sqlOpenTicket = `SELECT id, no, status, contact_id, bot_id, topic_id, request_type, route_pending, opened_at
+	FROM support_tickets WHERE bot_id = $1 AND contact_id = $2 AND status <> 'resolved'`
+
+func scanOpenTicket(r pgx.Row) (*ticketRow, error) {
 	var t ticketRow
-	err := tx.QueryRow(ctx, `SELECT id, no, status, contact_id, bot_id, topic_id, request_type, route_pending, opened_at
-		FROM support_tickets WHERE bot_id = $1 AND contact_id = $2 AND status <> 'resolved'`, botID, contactID).
-		Scan(&t.ID, &t.No, &t.Status, &t.ContactID, &t.BotID, &t.TopicID, &t.RequestType, &t.RoutePending, &t.OpenedAt)
+	err := r.Scan(&t.ID, &t.No, &t.Status, &t.ContactID, &t.BotID, &t.TopicID, &t.RequestType, &t.RoutePending, &t.OpenedAt)
 	if db.IsNotFound(err) {
 		return nil, nil
 	}
@@ -200,9 +258,15 @@ func pendingOf(ctx context.Context, tx pgx.Tx, topicID uuid.UUID) ([]pendingMsg,
 
 // staffGroupOf is the bot's bound staff group (0 if none).
 func staffGroupOf(ctx context.Context, tx pgx.Tx, botID int64) (int64, error) {
+	return scanStaffGroup(tx.QueryRow(ctx, sqlStaffGroup, botID))
+}
+
+const sqlStaffGroup = `SELECT chat_id FROM chat_bindings WHERE bot_id = $1 AND purpose = 'staff_support'
+	AND is_forum AND bot_status = 'administrator' ORDER BY updated_at DESC LIMIT 1`
+
+func scanStaffGroup(r pgx.Row) (int64, error) {
 	var chatID int64
-	err := tx.QueryRow(ctx, `SELECT chat_id FROM chat_bindings WHERE bot_id = $1 AND purpose = 'staff_support'
-		AND is_forum AND bot_status = 'administrator' ORDER BY updated_at DESC LIMIT 1`, botID).Scan(&chatID)
+	err := r.Scan(&chatID)
 	if db.IsNotFound(err) {
 		return 0, nil
 	}
@@ -218,10 +282,15 @@ type contactCard struct {
 }
 
 func contactOf(ctx context.Context, tx pgx.Tx, id uuid.UUID) (contactCard, error) {
+	return scanContactCard(tx.QueryRow(ctx, sqlContactCard, id))
+}
+
+const sqlContactCard = `SELECT first_name, last_name, username, language, phone, COALESCE(tg_user_id, 0)
+	FROM contacts WHERE id = $1`
+
+func scanContactCard(r pgx.Row) (contactCard, error) {
 	var c contactCard
-	err := tx.QueryRow(ctx, `SELECT first_name, last_name, username, language, phone, COALESCE(tg_user_id, 0)
-		FROM contacts WHERE id = $1`, id).Scan(&c.FirstName, &c.LastName, &c.Username, &c.Language, &c.Phone, &c.TgUserID)
-	if err != nil {
+	if err := r.Scan(&c.FirstName, &c.LastName, &c.Username, &c.Language, &c.Phone, &c.TgUserID); err != nil {
 		return c, fmt.Errorf("store: contact: %w", err)
 	}
 	return c, nil

@@ -110,6 +110,10 @@ func (s *Server) Close() error {
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
+	// A connection the client dialed but never sent a request on counts as
+	// open, not idle, to a fasthttp server, whose graceful shutdown then
+	// waits for its read timeout (30 s in the platform): close them.
+	s.client.CloseIdleConnections()
 	return nil
 }
 
