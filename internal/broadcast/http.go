@@ -1,9 +1,9 @@
 package broadcast
 
 import (
-	"bufio"
 	"context"
 	"errors"
+	"io"
 	"strconv"
 
 	"github.com/gofiber/fiber/v2"
@@ -217,20 +217,14 @@ func (h *Handler) recipients(c *fiber.Ctx) error {
 		c.Set(fiber.HeaderContentType, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 	}
 	log := h.s.log
-	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
-		var err error
+	httpx.StreamBody(c, httpx.StreamIdle, func(w io.Writer) error {
 		if format == "csv" {
-			err = h.s.ExportCSV(ctx, tenantID, id, w)
-		} else {
-			err = h.s.ExportXLSX(ctx, tenantID, id, w)
+			return h.s.ExportCSV(ctx, tenantID, id, w)
 		}
-		if err == nil {
-			err = w.Flush()
-		}
-		if err != nil {
-			// Headers are gone: the truncated body is all the client sees.
-			log.Warn("broadcast: export", "tenant_id", tenantID, "campaign_id", id, "error", err)
-		}
+		return h.s.ExportXLSX(ctx, tenantID, id, w)
+	}, func(err error) {
+		// Headers are gone: the truncated body is all the client sees.
+		log.Warn("broadcast: export", "tenant_id", tenantID, "campaign_id", id, "error", err)
 	})
 	return nil
 }

@@ -1,8 +1,8 @@
 package survey
 
 import (
-	"bufio"
 	"context"
+	"io"
 	"strconv"
 	"time"
 
@@ -171,13 +171,12 @@ func (h *Handler) export(c *fiber.Ctx) error {
 	// The body is produced after the handler returns, as the client reads
 	// it; the request's fiber context must not be touched in there.
 	log := h.s.log
-	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+	httpx.StreamBody(c, httpx.StreamIdle, func(w io.Writer) error {
 		ctx, cancel := context.WithTimeout(context.Background(), exportTimeout)
 		defer cancel()
-		if err := h.s.Export(ctx, tenant, id, run, format, w); err != nil {
-			log.Warn("survey: export failed mid-stream", "tenant_id", tenant, "survey_id", id, "error", err)
-		}
-		_ = w.Flush()
+		return h.s.Export(ctx, tenant, id, run, format, w)
+	}, func(err error) {
+		log.Warn("survey: export failed mid-stream", "tenant_id", tenant, "survey_id", id, "error", err)
 	})
 	return nil
 }

@@ -24,6 +24,9 @@ type Options struct {
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the
 	// client; with none, the peer address is the client.
 	TrustedProxies []string
+	// WriteTimeout bounds writing one response (default 60 s); streamed
+	// bodies slide it (StreamBody).
+	WriteTimeout time.Duration
 }
 
 const localRequestID = "request_id"
@@ -34,11 +37,14 @@ func NewApp(o Options) *fiber.App {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 60 * time.Second
+	}
 	app := fiber.New(fiber.Config{
 		BodyLimit:             o.BodyLimit,
 		DisableStartupMessage: true,
 		ReadTimeout:           30 * time.Second,
-		WriteTimeout:          60 * time.Second,
+		WriteTimeout:          o.WriteTimeout,
 		IdleTimeout:           120 * time.Second,
 		ErrorHandler:          errorHandler(o.Logger),
 		// The handler copies what it keeps: fasthttp reuses buffers.
