@@ -172,9 +172,10 @@ func (s *Service) HandleUserMessage(ctx context.Context, in *telegram.Inbound) e
 		if topic != nil {
 			m.Relay = "pending"
 			// The person writes again: a later failed relay may note a block again.
-			if _, err := tx.Exec(ctx, `UPDATE support_topics SET blocked_noted_at = NULL WHERE id = $1
-				AND blocked_noted_at IS NOT NULL`, topic.ID); err != nil {
-				return fmt.Errorf("store: clear blocked note: %w", err)
+			if topic.BlockedNoted {
+				if _, err := tx.Exec(ctx, `UPDATE support_topics SET blocked_noted_at = NULL WHERE id = $1`, topic.ID); err != nil {
+					return fmt.Errorf("store: clear blocked note: %w", err)
+				}
 			}
 		}
 		fresh, err := insertMessage(ctx, tx, in.TenantID, m, now)
@@ -253,12 +254,15 @@ func (s *Service) relayIntoTopic(ctx context.Context, tenantID uuid.UUID, tx pgx
 	if err := s.flushPending(ctx, tenantID, tx, topic); err != nil {
 		return err
 	}
+	if topic.Icon == iconNew && (topic.IconApplied == iconNew || topic.IconDue) {
+		return nil // ❗ already wanted and shown or on its way: setIcon would change nothing
+	}
 	return s.setIcon(ctx, tenantID, tx, topic.ID, iconNew, now)
 }
 
 // flushPending enqueues the topic's pending messages in arrival order.
 func (s *Service) flushPending(ctx context.Context, tenantID uuid.UUID, tx pgx.Tx, topic *topicRow) error {
-	pend, err := pendingOf(ctx, tx, topic.ID)
+	pend, err := takePending(ctx, tx, topic.ID)
 	if err != nil {
 		return err
 	}
@@ -272,11 +276,7 @@ func (s *Service) flushPending(ctx context.Context, tenantID uuid.UUID, tx pgx.T
 			m.Method, m.Kind = "sendMessage", kindNote
 			m.Params = params(map[string]any{"text": uncopyableNote(p.Kind, "")})
 		}
-		_, err := s.enqueueTx(ctx, tx, m)
-		if err != nil {
-			return err
-		}
-		if err := setRelay(ctx, tx, p.ID, "queued"); err != nil {
+		if _, err := s.enqueueTx(ctx, tx, m); err != nil {
 			return err
 		}
 	}

@@ -1,8 +1,10 @@
 package support
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -25,13 +27,20 @@ type topicRow struct {
 	State       string
 	Generation  int
 	UpdatedAt   time.Time
+	// Icon is the wanted status icon, IconApplied the one shown, IconDue
+	// whether an icon edit is scheduled; BlockedNoted whether the topic was
+	// told the person blocked the bot (as read; the row is locked).
+	Icon, IconApplied     string
+	IconDue, BlockedNoted bool
 }
 
-const topicCols = `id, bot_id, contact_id, user_chat_id, staff_chat_id, thread_id, state, generation, updated_at`
+const topicCols = `id, bot_id, contact_id, user_chat_id, staff_chat_id, thread_id, state, generation, updated_at,
+	icon, icon_applied, icon_due_at IS NOT NULL, blocked_noted_at IS NOT NULL`
 
 func scanTopic(r pgx.Row) (*topicRow, error) {
 	var t topicRow
-	err := r.Scan(&t.ID, &t.BotID, &t.ContactID, &t.UserChatID, &t.StaffChatID, &t.ThreadID, &t.State, &t.Generation, &t.UpdatedAt)
+	err := r.Scan(&t.ID, &t.BotID, &t.ContactID, &t.UserChatID, &t.StaffChatID, &t.ThreadID, &t.State, &t.Generation, &t.UpdatedAt,
+		&t.Icon, &t.IconApplied, &t.IconDue, &t.BlockedNoted)
 	if db.IsNotFound(err) {
 		return nil, nil
 	}
@@ -238,22 +247,30 @@ type pendingMsg struct {
 	Kind          string
 	UserChatID    int64
 	UserMessageID int64
+	seq           int64
 }
 
-// pendingOf lists the topic's messages waiting for it, in arrival order.
-func pendingOf(ctx context.Context, tx pgx.Tx, topicID uuid.UUID) ([]pendingMsg, error) {
-	rows, err := tx.Query(ctx, `SELECT m.id, m.kind, m.user_chat_id, m.user_message_id FROM support_messages m
-		JOIN support_tickets t ON t.id = m.ticket_id
-		WHERE t.topic_id = $1 AND m.relay = 'pending' AND m.direction = 'in' AND m.user_message_id IS NOT NULL
-		ORDER BY m.seq`, topicID)
+// takePending marks the topic's messages waiting for it as queued and
+// answers them in arrival order (the caller enqueues them in the same
+// transaction).
+func takePending(ctx context.Context, tx pgx.Tx, topicID uuid.UUID) ([]pendingMsg, error) {
+	rows, err := tx.Query(ctx, `UPDATE support_messages m SET relay = 'queued'
+		FROM support_tickets t
+		WHERE t.id = m.ticket_id AND t.topic_id = $1 AND m.relay = 'pending' AND m.direction = 'in' AND m.user_message_id IS NOT NULL
+		RETURNING m.id, m.kind, m.user_chat_id, m.user_message_id, m.seq`, topicID)
 	if err != nil {
 		return nil, fmt.Errorf("store: pending: %w", err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (pendingMsg, error) {
+	pend, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (pendingMsg, error) {
 		var p pendingMsg
-		err := r.Scan(&p.ID, &p.Kind, &p.UserChatID, &p.UserMessageID)
+		err := r.Scan(&p.ID, &p.Kind, &p.UserChatID, &p.UserMessageID, &p.seq)
 		return p, err
 	})
+	if err != nil {
+		return nil, fmt.Errorf("store: pending: %w", err)
+	}
+	slices.SortFunc(pend, func(a, b pendingMsg) int { return cmp.Compare(a.seq, b.seq) })
+	return pend, nil
 }
 
 // staffGroupOf is the bot's bound staff group (0 if none).
