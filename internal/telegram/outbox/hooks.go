@@ -91,12 +91,20 @@ func (o *Outbox) enqueueHook(ctx context.Context, r Result) {
 	slots := o.slotsFor(r)
 	select {
 	case slots <- struct{}{}:
-		o.inline.Add(1)
-		go func() {
-			defer o.inline.Done()
-			o.runHooksInline(r, slots)
-		}()
-		return
+		o.inlineMu.Lock()
+		closing := o.closing
+		if !closing {
+			o.inline.Add(1)
+		}
+		o.inlineMu.Unlock()
+		if !closing {
+			go func() {
+				defer o.inline.Done()
+				o.runHooksInline(r, slots)
+			}()
+			return
+		}
+		<-slots
 	default:
 	}
 	if err := o.enqueueHookTask(ctx, r); err != nil {

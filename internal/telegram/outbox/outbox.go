@@ -207,8 +207,11 @@ type Outbox struct {
 	finishes *coalescer[finishReq, bool]
 	clears   *coalescer[uuid.UUID, struct{}]
 	// inline counts result hooks running in this process outside a task
-	// (enqueueHook); Close waits for them.
-	inline sync.WaitGroup
+	// (enqueueHook); Close waits for them. After closing is set (under
+	// inlineMu) no new one starts: results go to the hook task instead.
+	inline   sync.WaitGroup
+	inlineMu sync.Mutex
+	closing  bool
 	// hookTasks counts hook tasks enqueued (tests read it).
 	hookTasks atomic.Int64
 
@@ -281,6 +284,9 @@ const wakePoolSize = 512
 func (o *Outbox) Close() {
 	// Result hooks running inline finish first (each is bounded by
 	// HookTimeout); one cut short stays pending for the sweeper.
+	o.inlineMu.Lock()
+	o.closing = true
+	o.inlineMu.Unlock()
 	done := make(chan struct{})
 	go func() { o.inline.Wait(); close(done) }()
 	select {
