@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"strconv"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/google/uuid"
@@ -205,8 +206,11 @@ func (h *Handler) recipients(c *fiber.Ctx) error {
 	}
 	// The body is written after the handler returned: the request's
 	// context must not end with it (a client that goes away fails a write).
-	ctx := context.WithoutCancel(c.UserContext())
+	// Bounded all the same: the export holds a transaction while the client
+	// reads, and the streamed body's write deadline slides (httpx.StreamBody).
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.UserContext()), exportTimeout)
 	if _, err := h.s.Get(ctx, tenantID, id); err != nil {
+		cancel()
 		return problem(err)
 	}
 	name := "campaign-" + id.String() + "-recipients." + format
@@ -218,6 +222,7 @@ func (h *Handler) recipients(c *fiber.Ctx) error {
 	}
 	log := h.s.log
 	httpx.StreamBody(c, httpx.StreamIdle, func(w io.Writer) error {
+		defer cancel()
 		if format == "csv" {
 			return h.s.ExportCSV(ctx, tenantID, id, w)
 		}
@@ -228,6 +233,9 @@ func (h *Handler) recipients(c *fiber.Ctx) error {
 	})
 	return nil
 }
+
+// exportTimeout bounds one streamed recipients export.
+const exportTimeout = 30 * time.Minute
 
 func (h *Handler) click(c *fiber.Ctx) error {
 	u, err := h.s.Click(c.UserContext(), c.Params("token"))

@@ -75,7 +75,10 @@ func readMessageState(ctx context.Context, tx pgx.Tx, botID int64, contactID uui
 	var st messageState
 	var told *time.Time
 	b := &pgx.Batch{}
-	b.Queue(`SELECT told_at FROM support_bans WHERE bot_id = $1 AND contact_id = $2 FOR UPDATE`, botID, contactID).
+	// The ban is read without a lock (a staff /unban locks the topic, then
+	// the ban: locking them here in the other order could deadlock); the
+	// person is told by whoever sets told_at first.
+	b.Queue(`SELECT told_at FROM support_bans WHERE bot_id = $1 AND contact_id = $2`, botID, contactID).
 		QueryRow(func(r pgx.Row) error {
 			err := r.Scan(&told)
 			if db.IsNotFound(err) {
@@ -104,10 +107,12 @@ func readMessageState(ctx context.Context, tx pgx.Tx, botID int64, contactID uui
 		return st, fmt.Errorf("store: message state: %w", err)
 	}
 	if st.tell {
-		if _, err := tx.Exec(ctx, `UPDATE support_bans SET told_at = $3 WHERE bot_id = $1 AND contact_id = $2`,
-			botID, contactID, now); err != nil {
+		tag, err := tx.Exec(ctx, `UPDATE support_bans SET told_at = $3 WHERE bot_id = $1 AND contact_id = $2 AND told_at IS NULL`,
+			botID, contactID, now)
+		if err != nil {
 			return st, fmt.Errorf("store: ban told: %w", err)
 		}
+		st.tell = tag.RowsAffected() == 1
 	}
 	return st, nil
 }

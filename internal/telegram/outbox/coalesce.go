@@ -95,6 +95,21 @@ func (c *coalescer[Req, Res]) flush(tenantID uuid.UUID, g *coalesceGroup[Req, Re
 		ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 		res, err := c.run(ctx, tenantID, reqs)
 		cancel()
+		if err != nil && len(batch) > 1 {
+			// One bad request must not fail the others: each alone.
+			for _, cl := range batch {
+				ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+				one, err := c.run(ctx, tenantID, []Req{cl.req})
+				cancel()
+				if err != nil {
+					cl.err = err
+				} else {
+					cl.res = one[0]
+				}
+				close(cl.done)
+			}
+			continue
+		}
 		for i, cl := range batch {
 			if err != nil {
 				cl.err = err

@@ -93,3 +93,45 @@ func TestCoalescerBatchesPerTenant(t *testing.T) {
 		t.Fatal("a failed batch answered no error")
 	}
 }
+
+// One bad request in a batch fails only itself: the batch is run again one
+// request at a time.
+func TestCoalescerIsolatesAFailingRequest(t *testing.T) {
+	tenant := uuid.New()
+	release := make(chan struct{})
+	var first atomic.Bool
+	c := newCoalescer(16, 1, func(_ context.Context, _ uuid.UUID, reqs []int) ([]int, error) {
+		if first.CompareAndSwap(false, true) {
+			<-release // hold the first batch so the rest queue together
+		}
+		out := make([]int, len(reqs))
+		for i, r := range reqs {
+			if r < 0 {
+				return nil, errors.New("bad request in batch")
+			}
+			out[i] = r
+		}
+		return out, nil
+	})
+	var wg sync.WaitGroup
+	results := make([]error, 6)
+	for i := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v := i
+			if i == 3 {
+				v = -1
+			}
+			_, results[i] = c.do(tenant, v)
+		}()
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(release)
+	wg.Wait()
+	for i, err := range results {
+		if (err != nil) != (i == 3) {
+			t.Fatalf("request %d: err = %v; only request 3 should fail", i, err)
+		}
+	}
+}

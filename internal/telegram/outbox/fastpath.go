@@ -139,7 +139,14 @@ func (o *Outbox) finishBatch(ctx context.Context, tenantID uuid.UUID, reqs []fin
 		}
 		idTexts[i] = int64Array(r.ids)
 	}
-	done := make(map[uuid.UUID]bool, n)
+	// Keyed on the attempt too: two outcomes of one message (a pump that
+	// lost its lease mid-call and the one that took over) may share a batch,
+	// and only the current attempt's is recorded.
+	type attempt struct {
+		id uuid.UUID
+		n  int32
+	}
+	done := make(map[attempt]bool, n)
 	b := &pgx.Batch{}
 	b.Queue(`
 		UPDATE outbox_messages m SET status = v.status, throttled = m.throttled + v.thr, error_code = v.code,
@@ -149,7 +156,7 @@ func (o *Outbox) finishBatch(ctx context.Context, tenantID uuid.UUID, reqs []fin
 		FROM unnest($2::uuid[], $3::text[], $4::int[], $5::int[], $6::text[], $7::text[], $8::int[], $9::int[], $10::text[])
 		     AS v(id, status, thr, code, descr, ids, lat, att, hook)
 		WHERE m.tenant_id = $1 AND m.id = v.id AND m.status = 'sending' AND m.attempts = v.att
-		RETURNING m.id`,
+		RETURNING m.id, m.attempts`,
 		tenantID, idList, statuses, thr, codes, descs, idTexts, lat, att, hooks)
 	err := o.inTenantPipeline(ctx, tenantID, b, func(br pgx.BatchResults) error {
 		rows, err := br.Query()
@@ -158,11 +165,11 @@ func (o *Outbox) finishBatch(ctx context.Context, tenantID uuid.UUID, reqs []fin
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var id uuid.UUID
-			if err := rows.Scan(&id); err != nil {
+			var a attempt
+			if err := rows.Scan(&a.id, &a.n); err != nil {
 				return err
 			}
-			done[id] = true
+			done[a] = true
 		}
 		return rows.Err()
 	})
@@ -171,7 +178,7 @@ func (o *Outbox) finishBatch(ctx context.Context, tenantID uuid.UUID, reqs []fin
 	}
 	out := make([]bool, n)
 	for i, r := range reqs {
-		out[i] = done[r.id]
+		out[i] = done[attempt{r.id, int32(r.attempts)}]
 	}
 	return out, nil
 }
