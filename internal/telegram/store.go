@@ -46,23 +46,6 @@ func markProcessed(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, botID, up
 	return tag.RowsAffected() == 1, nil
 }
 
-func upsertContact(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, u *User, now time.Time) (uuid.UUID, string, error) {
-	var id uuid.UUID
-	var lang string
-	err := tx.QueryRow(ctx, `INSERT INTO contacts (id, tenant_id, tg_user_id, first_name, last_name, username, language, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
-		ON CONFLICT (tenant_id, tg_user_id) DO UPDATE SET
-			first_name = EXCLUDED.first_name, last_name = EXCLUDED.last_name, username = EXCLUDED.username,
-			language = CASE WHEN EXCLUDED.language <> '' THEN EXCLUDED.language ELSE contacts.language END,
-			updated_at = EXCLUDED.updated_at
-		RETURNING id, language`,
-		ids.New(), tenantID, u.ID, u.FirstName, u.LastName, u.Username, lang2(u.LanguageCode), now).Scan(&id, &lang)
-	if err != nil {
-		return uuid.Nil, "", fmt.Errorf("store: upsert contact: %w", err)
-	}
-	return id, lang, nil
-}
-
 // markProcessedWithContact is markProcessed and upsertContact in one
 // round trip.
 func markProcessedWithContact(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, botID, updateID int64, u *User, now time.Time) (fresh bool, id uuid.UUID, lang string, err error) {
@@ -110,19 +93,6 @@ func (q *queuedTx) flush(ctx context.Context) error {
 		return fmt.Errorf("store: record update: %w", err)
 	}
 	return nil
-}
-
-func findContact(ctx context.Context, tx pgx.Tx, tgUserID int64) (uuid.UUID, string, error) {
-	var id uuid.UUID
-	var lang string
-	err := tx.QueryRow(ctx, "SELECT id, language FROM contacts WHERE tg_user_id = $1", tgUserID).Scan(&id, &lang)
-	if db.IsNotFound(err) {
-		return uuid.Nil, "", nil
-	}
-	if err != nil {
-		return uuid.Nil, "", fmt.Errorf("store: find contact: %w", err)
-	}
-	return id, lang, nil
 }
 
 func upsertBotChat(ctx context.Context, tx pgx.Tx, tenantID uuid.UUID, botID, chatID int64, contactID uuid.UUID, now time.Time) error {

@@ -11,21 +11,17 @@ import (
 
 // One round trip per book-keeping step.
 //
-// db.InTenant costs four round trips for one statement (BEGIN, set_config,
-// the statement, COMMIT) and holds a pool connection for all of them. The
+// db.InTenant costs three round trips for one statement (BEGIN with
+// set_config, the statement, COMMIT) and holds a pool connection for all of
+// them. The
 // claim and the outcome of an ordinary call are each one statement, so they
-// go as a pipeline instead: set_config(..., true) and the statement are sent
-// together with one Sync, which PostgreSQL runs as one implicit transaction
+// go as a pipeline instead (db.InTenantPipeline): set_config(..., true) and
+// the statement are sent together with one Sync, which PostgreSQL runs as one implicit transaction
 // (the tenant setting lasts until it ends, so row-level security applies to
 // the statement exactly as in InTenant). One round trip, the connection held
 // for that long only. Anything unusual (a row not 'queued' at claim, a
 // 'blocked' outcome with its bot_chats and events writes) takes the
 // transactional path.
-
-// inTenantPipeline is db.InTenantPipeline.
-func (o *Outbox) inTenantPipeline(ctx context.Context, tenantID uuid.UUID, b *pgx.Batch, read func(br pgx.BatchResults) error) error {
-	return o.db.InTenantPipeline(ctx, tenantID, b, read)
-}
 
 // claimQueued is claim's common case in one round trip: a 'queued' row
 // becomes 'sending'. ok is false when the row is not 'queued' (gone,
@@ -56,7 +52,7 @@ func (o *Outbox) claimBatch(ctx context.Context, tenantID uuid.UUID, idList []uu
 		UPDATE outbox_messages SET status = 'sending', attempts = attempts + 1, sending_at = now()
 		WHERE tenant_id = $1 AND id = ANY($2) AND status = 'queued'
 		RETURNING id, bot_id, chat_id, thread_id, method, params, priority, kind, ref, attempts, throttled, maybe_duplicate`, tenantID, idList)
-	err := o.inTenantPipeline(ctx, tenantID, b, func(br pgx.BatchResults) error {
+	err := o.db.InTenantPipeline(ctx, tenantID, b, func(br pgx.BatchResults) error {
 		rows, err := br.Query()
 		if err != nil {
 			return err
@@ -158,7 +154,7 @@ func (o *Outbox) finishBatch(ctx context.Context, tenantID uuid.UUID, reqs []fin
 		WHERE m.tenant_id = $1 AND m.id = v.id AND m.status = 'sending' AND m.attempts = v.att
 		RETURNING m.id, m.attempts`,
 		tenantID, idList, statuses, thr, codes, descs, idTexts, lat, att, hooks)
-	err := o.inTenantPipeline(ctx, tenantID, b, func(br pgx.BatchResults) error {
+	err := o.db.InTenantPipeline(ctx, tenantID, b, func(br pgx.BatchResults) error {
 		rows, err := br.Query()
 		if err != nil {
 			return err

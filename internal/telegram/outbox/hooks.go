@@ -265,7 +265,7 @@ func (o *Outbox) clearBatch(ctx context.Context, tenantID uuid.UUID, idList []uu
 	b := &pgx.Batch{}
 	b.Queue(`UPDATE outbox_messages SET hook_result = NULL WHERE tenant_id = $1 AND id = ANY($2) AND hook_result IS NOT NULL`,
 		tenantID, idList)
-	err := o.inTenantPipeline(ctx, tenantID, b, func(br pgx.BatchResults) error {
+	err := o.db.InTenantPipeline(ctx, tenantID, b, func(br pgx.BatchResults) error {
 		_, err := br.Exec()
 		return err
 	})

@@ -22,48 +22,20 @@ type rowIn struct {
 	Cost   cost
 }
 
-// insert records a new message in its own transaction (see insertTx).
+// insert records a new message in its own transaction (see insertBatchTx).
 func (o *Outbox) insert(ctx context.Context, r rowIn) (uuid.UUID, string, int64, error) {
-	var id uuid.UUID
-	var status string
-	var seq int64
+	var rec recorded
 	err := o.db.InTenant(ctx, r.Msg.TenantID, func(tx pgx.Tx) error {
-		var err error
-		id, status, seq, err = insertTx(ctx, tx, r)
+		got, err := insertBatchTx(ctx, tx, []rowIn{r})
+		if err == nil {
+			rec = got[0]
+		}
 		return err
 	})
 	if err != nil {
 		return uuid.Nil, "", 0, fmt.Errorf("outbox: record message: %w", err)
 	}
-	return id, status, seq, nil
-}
-
-// insertTx records a new message, or finds the one already recorded under
-// its idempotency key; it answers the row's id, status and sequence. The
-// insert never fails on a repeated key, so it cannot abort a caller's
-// transaction.
-func insertTx(ctx context.Context, tx pgx.Tx, r rowIn) (uuid.UUID, string, int64, error) {
-	m := r.Msg
-	var key *string
-	if m.IdempotencyKey != "" {
-		key = &m.IdempotencyKey
-	}
-	id, status, seq := r.ID, "", r.Seq
-	err := tx.QueryRow(ctx, `
-		INSERT INTO outbox_messages (id, tenant_id, bot_id, chat_id, thread_id, method, params, priority, kind, ref, idempotency_key, seq, cost)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-		ON CONFLICT (tenant_id, bot_id, idempotency_key) DO NOTHING
-		RETURNING status`,
-		r.ID, m.TenantID, m.BotID, m.ChatID, m.ThreadID, m.Method, r.Params, int(m.Priority), m.Kind, m.Ref, key, r.Seq, r.Cost.chat,
-	).Scan(&status)
-	if !db.IsNotFound(err) {
-		return id, status, seq, err
-	}
-	err = tx.QueryRow(ctx, `
-		SELECT id, status, seq FROM outbox_messages
-		WHERE tenant_id = $1 AND bot_id = $2 AND idempotency_key = $3`,
-		m.TenantID, m.BotID, m.IdempotencyKey).Scan(&id, &status, &seq)
-	return id, status, seq, err
+	return rec.ID, rec.Status, rec.Seq, nil
 }
 
 // recorded is what insertBatchTx found for one message: its own new row or
