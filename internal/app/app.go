@@ -105,12 +105,13 @@ func New(d *Deps) (*App, error) {
 		LeaseTTL:    d.Cfg.OutboxLeaseTTL,
 		CallTimeout: d.Cfg.OutboxCallTimeout,
 	})
-	a.Router = telegram.NewRouter(a.Bots, d.Redis, d.Queue, telegram.RouterOptions{Logger: d.Log})
+	a.Router = telegram.NewRouter(a.Bots, d.Redis, telegram.RouterOptions{Logger: d.Log})
 	a.Processor = telegram.NewProcessor(d.DB, d.Redis, d.Queue, a.Outbox, a.Tenants, telegram.ProcessorOptions{
-		LockTTL:    d.Cfg.DrainLockTTL,
-		SweepEvery: d.Cfg.UpdatesSweep,
-		Clock:      d.Clock,
-		Logger:     d.Log,
+		LockTTL:      d.Cfg.DrainLockTTL,
+		SweepEvery:   d.Cfg.UpdatesSweep,
+		DrainWorkers: d.Cfg.DrainWorkers,
+		Clock:        d.Clock,
+		Logger:       d.Log,
 	})
 
 	// Subscribers and segments: the notifications menu and /stop in the bot.

@@ -156,7 +156,7 @@ func newRigWith(t *testing.T, dispatchSettings string, w crmWriter) *rig {
 		bots.Options{PublicURL: "http://" + ln.Addr().String(), MaxConnections: 40, Logger: log})
 	tenants := tenant.NewService(env.DB, env.Redis.Client, tenant.WithLogger(log))
 	qc := queue.NewClient(env.Redis.Asynq)
-	router := telegram.NewRouter(bs, env.Redis.Client, qc, telegram.RouterOptions{Logger: log})
+	router := telegram.NewRouter(bs, env.Redis.Client, telegram.RouterOptions{Logger: log})
 	app := httpx.NewApp(httpx.Options{BodyLimit: 1 << 20, Logger: log})
 	router.Mount(app)
 	go func() { _ = app.Listener(ln) }()

@@ -128,7 +128,7 @@ func newRig(t *testing.T, o rigOptions) *rig {
 		bots.Options{PublicURL: base, MaxConnections: 40, Logger: log})
 	tenants := tenant.NewService(env.DB, env.Redis.Client, tenant.WithLogger(log))
 	qc := queue.NewClient(env.Redis.Asynq)
-	router := telegram.NewRouter(bs, env.Redis.Client, qc, telegram.RouterOptions{Logger: log})
+	router := telegram.NewRouter(bs, env.Redis.Client, telegram.RouterOptions{Logger: log})
 	limits := outbox.Limits{Scale: o.scale}
 	r.ob = outbox.New(env.DB, env.Redis.Client, qc, bs, outbox.Options{APIURL: sbts.URL, Limits: limits, Logger: log,
 		LeaseTTL: 3 * time.Second, SweepEvery: time.Second})

@@ -123,7 +123,7 @@ func newDesk(t *testing.T, o deskOpts) *desk {
 		bots.Options{PublicURL: base, MaxConnections: 40, Logger: log})
 	d.tenants = tenant.NewService(env.DB, env.Redis.Client, tenant.WithLogger(log))
 	qc := queue.NewClient(env.Redis.Asynq)
-	router := telegram.NewRouter(d.bots, env.Redis.Client, qc, telegram.RouterOptions{Logger: log})
+	router := telegram.NewRouter(d.bots, env.Redis.Client, telegram.RouterOptions{Logger: log})
 	app := httpx.NewApp(httpx.Options{BodyLimit: 1 << 20, Logger: log})
 	router.Mount(app)
 	go func() { _ = app.Listener(ln) }()

@@ -2,7 +2,6 @@ package telegram_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -10,14 +9,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hibiken/asynq"
-
 	"github.com/tgdesk/helpdesk/internal/telegram"
 )
 
 func markerKey(bot, chat int64) string { return fmt.Sprintf("helpdesk:tg:dq:%d:%d", bot, chat) }
 
-// The router enqueues a drain only when none is queued for the chat; the
+// The intake hands a chat over only when no drain is queued for it; the
 // drain clears the marker before it looks. Each chat sends bursts of 1-4
 // updates with random gaps, so they arrive while drains sit at every stage
 // (marker cleared, lock held, lock released before the re-check or the
@@ -117,110 +114,107 @@ func jitter() time.Duration {
 	return time.Duration(rand.IntN(1500)) * time.Microsecond
 }
 
-// flakyQueue fails enqueues while fail is set and counts the calls.
-type flakyQueue struct {
-	telegram.Enqueuer
-	fail  atomic.Bool
-	calls atomic.Int64
+func readyLen(t *testing.T) int64 {
+	t.Helper()
+	return env.Redis.Client.LLen(context.Background(), "helpdesk:tg:ready").Val()
 }
 
-func (f *flakyQueue) Enqueue(ctx context.Context, task *asynq.Task, opts ...asynq.Option) error {
-	f.calls.Add(1)
-	if f.fail.Load() {
-		return errors.New("queue down")
-	}
-	return f.Enqueuer.Enqueue(ctx, task, opts...)
-}
-
-// A request sets the marker and its enqueue fails: the marker is cleared
-// and the answer is 503, so Telegram's retry (a duplicate) enqueues the
-// drain; while a drain is queued later updates skip the enqueue; a stale
-// marker (a worker killed before clearing it) is ignored and cleared by the
-// sweeper. Every update is handled.
-func TestDrainMarkerAfterFailedEnqueue(t *testing.T) {
-	fq := &flakyQueue{}
+// The intake hands a chat to the drain workers (the ready list) only when
+// no drain is queued for it, in the same script that files the update; a
+// worker killed after popping a chat leaves its marker set, so later
+// updates are not handed over until the sweeper (or the marker's expiry)
+// steps in; a stale marker is ignored and cleared by the sweeper. Every
+// update is handled.
+func TestDrainHandOver(t *testing.T) {
 	rec := &recSender{}
-	st := newStack(t, stackOpts{sender: rec, noWorker: true,
-		routerQueue: func(q telegram.Enqueuer) telegram.Enqueuer { fq.Enqueuer = q; return fq }})
+	st := newStack(t, stackOpts{sender: rec, noWorker: true})
 	ctx := context.Background()
 	rdb := env.Redis.Client
-	insp := asynq.NewInspector(env.Redis.Asynq)
-	defer insp.Close()
-	pending := func() int {
-		t.Helper()
-		qi, err := insp.GetQueueInfo("updates")
-		if err != nil {
-			return 0 // the queue does not exist until a task was enqueued
-		}
-		return qi.Pending
-	}
-	// Drains an earlier test left queued (a yield after its last batch)
-	// would be counted as this test's.
-	_, _ = insp.DeleteAllPendingTasks("updates")
+	// Chats an earlier test left handed over would be counted as this test's.
+	rdb.Del(ctx, "helpdesk:tg:ready")
 	const chat, staleChat = 820001, 820002
 	mb := fmt.Sprintf("helpdesk:tg:mb:%d:%d", st.bot.ID, chat)
 
-	fq.fail.Store(true)
 	_, u1 := textUpdate(chat, "u1")
-	if got := st.post(st.publicID, st.secret, u1); got != 503 {
-		t.Fatalf("failed enqueue answered %d, want 503", got)
-	}
-	if n := rdb.ZCard(ctx, mb).Val(); n != 1 {
-		t.Fatalf("mailbox holds %d updates, want 1 (filed before the enqueue)", n)
-	}
-	if rdb.Exists(ctx, markerKey(st.bot.ID, chat)).Val() != 0 {
-		t.Fatal("the marker of a failed enqueue was left set: later updates would not enqueue a drain")
-	}
-	if pending() != 0 {
-		t.Fatal("a drain is queued although the enqueue failed")
-	}
-
-	// Telegram retries the refused update: a duplicate, but its mailbox
-	// still holds updates and no drain is queued, so it enqueues one.
-	fq.fail.Store(false)
 	if got := st.post(st.publicID, st.secret, u1); got != 200 {
-		t.Fatalf("retry answered %d", got)
+		t.Fatalf("post: %d", got)
 	}
-	if pending() != 1 || rdb.Exists(ctx, markerKey(st.bot.ID, chat)).Val() != 1 {
-		t.Fatalf("retry queued %d drains (marker %d), want 1 and set", pending(), rdb.Exists(ctx, markerKey(st.bot.ID, chat)).Val())
+	if n := readyLen(t); n != 1 || rdb.Exists(ctx, markerKey(st.bot.ID, chat)).Val() != 1 {
+		t.Fatalf("after the first update: %d chats handed over (marker %d), want 1 and set", n,
+			rdb.Exists(ctx, markerKey(st.bot.ID, chat)).Val())
 	}
-
-	// A drain is queued: the next update of the chat does not enqueue.
-	fq.fail.Store(true)
-	calls := fq.calls.Load()
+	// A drain is queued: the next update of the chat rides on it.
 	_, u2 := textUpdate(chat, "u2")
 	if got := st.post(st.publicID, st.secret, u2); got != 200 {
-		t.Fatalf("update with a drain queued answered %d", got)
+		t.Fatalf("post: %d", got)
 	}
-	if fq.calls.Load() != calls {
-		t.Fatal("enqueued a drain although one was queued")
+	if n := readyLen(t); n != 1 {
+		t.Fatalf("%d chats handed over, want 1: a queued drain reads the second update", n)
 	}
-	fq.fail.Store(false)
 
-	// A stale marker: its drain died before clearing it. The update is
-	// filed and acknowledged without an enqueue; the sweeper drains it.
+	// A worker pops the chat and dies before clearing the marker: later
+	// updates (and Telegram's retries) are filed but not handed over.
+	if err := rdb.RPop(ctx, "helpdesk:tg:ready").Err(); err != nil {
+		t.Fatal(err)
+	}
+	_, u3 := textUpdate(chat, "u3")
+	for range 2 {
+		if got := st.post(st.publicID, st.secret, u3); got != 200 {
+			t.Fatalf("post: %d", got)
+		}
+	}
+	if n := readyLen(t); n != 0 {
+		t.Fatalf("%d chats handed over while the marker was set", n)
+	}
+	// A stale marker on another chat: its update is filed, not handed over.
 	if err := rdb.Set(ctx, markerKey(st.bot.ID, staleChat), "1", time.Minute).Err(); err != nil {
 		t.Fatal(err)
 	}
-	_, u3 := textUpdate(staleChat, "u3")
-	if got := st.post(st.publicID, st.secret, u3); got != 200 {
+	_, u4 := textUpdate(staleChat, "u4")
+	if got := st.post(st.publicID, st.secret, u4); got != 200 {
 		t.Fatalf("post: %d", got)
 	}
-	if pending() != 1 {
-		t.Fatalf("%d drains queued, want 1", pending())
+	if n := rdb.ZCard(ctx, mb).Val(); n != 3 {
+		t.Fatalf("mailbox holds %d updates, want 3", n)
 	}
+	// The sweeper hands both orphans over and clears their markers.
 	if err := st.proc.HandleSweep(ctx, telegram.NewSweepTask()); err != nil {
 		t.Fatal(err)
 	}
-	if rdb.Exists(ctx, markerKey(st.bot.ID, staleChat)).Val() != 0 {
-		t.Fatal("the sweeper left a stale marker on an orphaned mailbox")
+	if n := readyLen(t); n != 2 {
+		t.Fatalf("the sweeper handed over %d chats, want 2", n)
+	}
+	for _, c := range []int64{chat, staleChat} {
+		if rdb.Exists(ctx, markerKey(st.bot.ID, c)).Val() != 0 {
+			t.Fatalf("the sweeper left chat %d's marker set", c)
+		}
 	}
 
 	st.startWorker()
 	eventually(t, 10*time.Second, "all updates handled", func() bool {
-		return len(rec.texts(chat)) >= 2 && len(rec.texts(staleChat)) >= 1
+		return len(rec.texts(chat)) >= 3 && len(rec.texts(staleChat)) >= 1
 	})
+	eventually(t, 5*time.Second, "the ready list emptied", func() bool { return readyLen(t) == 0 })
 	if n := rdb.ZCard(ctx, mb).Val(); n != 0 {
 		t.Fatalf("%d updates left in the mailbox", n)
 	}
+
+	// A marker that expired with its drain gone: Telegram's retry of an
+	// update still in the mailbox (a duplicate) hands the chat over again.
+	st.srv.Shutdown()
+	_, u5 := textUpdate(chat, "u5")
+	if got := st.post(st.publicID, st.secret, u5); got != 200 {
+		t.Fatalf("post: %d", got)
+	}
+	if err := rdb.Del(ctx, "helpdesk:tg:ready", markerKey(st.bot.ID, chat)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got := st.post(st.publicID, st.secret, u5); got != 200 {
+		t.Fatalf("retry: %d", got)
+	}
+	if n := readyLen(t); n != 1 {
+		t.Fatalf("a retried duplicate with updates waiting handed over %d chats, want 1", n)
+	}
+	// Leave nothing for the next test's workers.
+	rdb.Del(ctx, "helpdesk:tg:ready", markerKey(st.bot.ID, chat), mb)
 }

@@ -173,8 +173,6 @@ type stackOpts struct {
 	procOpts    telegram.ProcessorOptions
 	noWorker    bool
 	logger      *slog.Logger // every component's logger (default: discard)
-	// routerQueue, if set, wraps the router's enqueuer (to make it fail).
-	routerQueue func(telegram.Enqueuer) telegram.Enqueuer
 }
 
 func newStack(t *testing.T, o stackOpts) *stack {
@@ -206,11 +204,7 @@ func newStack(t *testing.T, o stackOpts) *stack {
 	st.bots = bots.NewService(env.DB, o.rdb, newKeyring(t), bots.NewTelegoAPI(sbts.URL, nil),
 		bots.Options{PublicURL: st.baseURL, MaxConnections: 40, Logger: o.logger})
 	st.qc = queue.NewClient(o.asynqOpt)
-	var rq telegram.Enqueuer = st.qc
-	if o.routerQueue != nil {
-		rq = o.routerQueue(st.qc)
-	}
-	st.router = telegram.NewRouter(st.bots, o.rdb, rq, telegram.RouterOptions{MaxBody: 64 << 10, Logger: o.logger})
+	st.router = telegram.NewRouter(st.bots, o.rdb, telegram.RouterOptions{MaxBody: 64 << 10, Logger: o.logger})
 	app := httpx.NewApp(httpx.Options{BodyLimit: 1 << 20, Logger: o.logger})
 	st.router.Mount(app)
 	go func() { _ = app.Listener(ln) }()

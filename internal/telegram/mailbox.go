@@ -20,6 +20,7 @@ import (
 //	helpdesk:tg:mbx                     SET of "<tenant>:<bot>:<chat>" mailboxes that may hold updates
 //	helpdesk:tg:lock:<bot>:<chat>       the drain lock (owner token, PX TTL, renewed)
 //	helpdesk:tg:dq:<bot>:<chat>         "a drain is queued" marker (PX pendingTTL), see docs/webhooks.md
+//	helpdesk:tg:ready                   LIST of mailbox members handed to the drain workers (LPUSH, BRPOP)
 //	helpdesk:tg:fail:<bot>:<chat>       HASH update_id -> failed attempts
 //	helpdesk:tg:dead                    LIST of updates given up on (capped)
 //	helpdesk:tg:wm:<bot>                the bot's update_id watermark: every id up to it has arrived (or was given up on)
@@ -27,6 +28,7 @@ import (
 const (
 	keyPrefix = "helpdesk:tg:"
 	indexKey  = keyPrefix + "mbx"
+	readyKey  = keyPrefix + "ready"
 	deadKey   = keyPrefix + "dead"
 	deadCap   = 10000
 )
@@ -40,8 +42,8 @@ func watermarkKey(bot int64) string     { return fmt.Sprintf("%swm:%d", keyPrefi
 func aboveGapKey(bot int64) string      { return fmt.Sprintf("%sooo:%d", keyPrefix, bot) }
 
 // pendingTTL bounds a "drain queued" marker whose drain never ran (a worker
-// killed between taking the task and clearing the marker): after it, the
-// next update enqueues a drain again. The sweeper does not wait for it.
+// killed between popping the chat and clearing the marker): after it, the
+// next update hands the chat over again. The sweeper does not wait for it.
 const pendingTTL = time.Minute
 
 // mailbox names one chat's queue of updates.
@@ -80,14 +82,16 @@ func parseMember(s string) (mailbox, error) {
 // sweeper walks), or it was seen and nothing is filed. With AOF the script
 // is persisted as a whole.
 //
-// It also decides whether the caller must enqueue a drain: only when it set
-// the chat's "drain queued" marker (KEYS[4]), i.e. no drain is queued that
-// has not yet started. A drain clears the marker before it looks at the
-// mailbox, so an update filed while the marker is set is read by that drain.
-// A duplicate whose mailbox still holds updates sets it too: Telegram's retry
-// after a 503 (a failed enqueue) then enqueues the drain that was missing.
+// It also hands the chat to the drain workers, in the same step, when no
+// drain is queued that has not yet started: it sets the chat's "drain
+// queued" marker (KEYS[4]) and pushes the mailbox onto the ready list
+// (KEYS[7]) that drain workers pop from. A drain clears the marker before it
+// looks at the mailbox, so an update filed while the marker is set is read by
+// that drain. A duplicate whose mailbox still holds updates may hand the chat
+// over too (the marker expired without a drain: a worker killed after its
+// pop), so Telegram's retry does what the sweeper would.
 //
-// Result: bit 0 = filed (new update), bit 1 = the caller must enqueue a drain.
+// Result: bit 0 = filed (new update), bit 1 = handed to the drain workers.
 //
 // Telegram numbers a bot's updates sequentially (one sequence for all its
 // chats), so the script also keeps the bot's watermark: the highest
@@ -123,17 +127,17 @@ elseif redis.call('ZCARD', KEYS[2]) == 0 then
 	return 0
 end
 if redis.call('SET', KEYS[4], '1', 'NX', 'PX', ARGV[5]) then
+	redis.call('LPUSH', KEYS[7], ARGV[4])
 	return filed + 2
 end
 return filed`)
 
 // accept files raw into its mailbox; filed is false for a duplicate, and
-// drain tells the caller to enqueue a drain (and to call clearPending if
-// that enqueue fails).
-func accept(ctx context.Context, rdb redis.Scripter, m mailbox, updateID int64, raw []byte, seenTTL time.Duration) (filed, drain bool, err error) {
+// handed tells whether this call pushed the chat onto the ready list.
+func accept(ctx context.Context, rdb redis.Scripter, m mailbox, updateID int64, raw []byte, seenTTL time.Duration) (filed, handed bool, err error) {
 	n, err := acceptScript.Run(ctx, rdb,
 		[]string{seenKey(m.BotID, updateID), mailboxKey(m.BotID, m.ChatID), indexKey, pendingKey(m.BotID, m.ChatID),
-			watermarkKey(m.BotID), aboveGapKey(m.BotID)},
+			watermarkKey(m.BotID), aboveGapKey(m.BotID), readyKey},
 		int64(seenTTL/time.Second), updateID, raw, m.member(), pendingTTL.Milliseconds()).Int()
 	if err != nil {
 		return false, false, fmt.Errorf("mailbox: accept: %w", err)
@@ -200,26 +204,12 @@ func headAfterGap(ctx context.Context, rdb redis.Scripter, m mailbox, bound time
 	return raw, updateID, time.Duration(w) * time.Millisecond, true, nil
 }
 
-// clearScript deletes the "drain queued" marker (a script because the
-// router holds only a redis.Scripter).
-var clearScript = redis.NewScript(`return redis.call('DEL', KEYS[1])`)
-
-// clearPending deletes the chat's "drain queued" marker: a drain does it
-// before it looks at the mailbox; a router whose enqueue failed does it so
-// the next update (or Telegram's retry) enqueues again.
-func clearPending(ctx context.Context, rdb redis.Scripter, m mailbox) error {
-	if err := clearScript.Run(ctx, rdb, []string{pendingKey(m.BotID, m.ChatID)}).Err(); err != nil {
-		return fmt.Errorf("mailbox: clear drain marker: %w", err)
-	}
-	return nil
-}
-
 // sweepScript looks at one indexed mailbox: empty ones leave the index
 // (atomically with respect to accept, which re-adds), held ones are left to
-// their holder, and orphaned non-empty ones need a drain. An orphan's "drain
-// queued" marker is ignored and cleared: it may be stale (its drain died
-// before clearing it), and if it is not, one more drain is harmless; cleared,
-// the next update enqueues a drain even if the sweeper's enqueue fails.
+// their holder, and orphaned non-empty ones are pushed onto the ready list.
+// An orphan's "drain queued" marker is ignored and cleared: it may be stale
+// (its drain died before clearing it), and if it is not (the chat waits in
+// the ready list behind a backlog), one more drain is harmless.
 var sweepScript = redis.NewScript(`
 if redis.call('ZCARD', KEYS[1]) == 0 then
 	redis.call('SREM', KEYS[3], ARGV[1])
@@ -229,17 +219,22 @@ if redis.call('EXISTS', KEYS[2]) == 1 then
 	return 1
 end
 redis.call('DEL', KEYS[4])
+redis.call('LPUSH', KEYS[5], ARGV[1])
 return 2`)
 
-const (
-	sweepEmpty  = 0
-	sweepHeld   = 1
-	sweepOrphan = 2
-)
-
-func sweepOne(ctx context.Context, rdb redis.Scripter, m mailbox) (int, error) {
+func sweepOne(ctx context.Context, rdb redis.Scripter, m mailbox) error {
 	return sweepScript.Run(ctx, rdb, []string{mailboxKey(m.BotID, m.ChatID), lockKey(m.BotID, m.ChatID), indexKey,
-		pendingKey(m.BotID, m.ChatID)}, m.member()).Int()
+		pendingKey(m.BotID, m.ChatID), readyKey}, m.member()).Err()
+}
+
+// handOver pushes the mailbox onto the ready list without touching its
+// marker: a drain that yields the chat after a full batch, or carries on
+// after burying an update.
+func handOver(ctx context.Context, rdb redis.Cmdable, m mailbox) error {
+	if err := rdb.LPush(ctx, readyKey, m.member()).Err(); err != nil {
+		return fmt.Errorf("mailbox: hand over: %w", err)
+	}
+	return nil
 }
 
 // head returns the mailbox's lowest update, or ok=false when it is empty.

@@ -39,6 +39,10 @@ type ProcessorOptions struct {
 	// DialogGrace is how long an expired dialog is remembered so the next
 	// message gets the timeout text (default 7 days).
 	DialogGrace time.Duration
+	// DrainWorkers is how many goroutines of this process pop chats off
+	// the ready list and drain them (default 16); each holds one Redis
+	// connection of a pool of their own while it waits.
+	DrainWorkers int
 	// GapWait bounds how long a drain waits for a missing lower update_id of
 	// the bot before handling its head (default 100 ms; negative: never).
 	// Telegram delivers over parallel connections, so a chat's update N can
@@ -46,6 +50,11 @@ type ProcessorOptions struct {
 	GapWait time.Duration
 	Clock   clock.Clock
 	Logger  *slog.Logger
+}
+
+// Enqueuer puts tasks on the queue (*queue.Client).
+type Enqueuer interface {
+	Enqueue(ctx context.Context, t *asynq.Task, opts ...asynq.Option) error
 }
 
 // Processor drains mailboxes and dispatches updates to features.
@@ -87,6 +96,9 @@ func NewProcessor(d *db.DB, rdb redis.UniversalClient, q Enqueuer, sender Sender
 	if opts.DialogGrace <= 0 {
 		opts.DialogGrace = 7 * 24 * time.Hour
 	}
+	if opts.DrainWorkers <= 0 {
+		opts.DrainWorkers = 16
+	}
 	if opts.GapWait == 0 {
 		opts.GapWait = 100 * time.Millisecond
 	}
@@ -100,10 +112,12 @@ func NewProcessor(d *db.DB, rdb redis.UniversalClient, q Enqueuer, sender Sender
 		log: opts.Logger, routes: newRoutes(), dialogs: map[string]*Dialog{}}
 }
 
-// Register installs the task handlers on a worker server.
+// Register installs the task handlers and the drain workers on a worker
+// server.
 func (p *Processor) Register(srv *queue.Server) {
 	srv.Handle(TaskDrain, p.HandleDrain)
 	srv.Handle(TaskSweep, p.HandleSweep)
+	srv.Go(p.runDrainers)
 }
 
 // Sweeper is the periodic safety net for the scheduler.
@@ -111,20 +125,119 @@ func (p *Processor) Sweeper() queue.Periodic {
 	return queue.Periodic{Name: TaskSweep, Every: p.opts.SweepEvery, Task: NewSweepTask, Queue: queue.Updates}
 }
 
-// HandleDrain handles a chat's mailbox in update_id order. Only the holder
-// of the chat's lock drains; a drain that finds the lock taken exits,
-// because the holder looks at the mailbox again after releasing the lock
-// (closing the race with an update that arrives meanwhile).
+// runDrainers runs the drain workers: each pops a chat the intake handed
+// over (the ready list) and drains it. This is the live path's hand-off: an
+// update waits for no queue poll, and the intake script's push cannot fail
+// apart from filing the update. A drain that fails is retried as a
+// telegram:drain task after its back-off, so retries are durable and
+// delayed without holding a worker (docs/webhooks.md, "Drain workers").
+func (p *Processor) runDrainers(ctx context.Context, stopping <-chan struct{}) {
+	// Blocking pops hold a connection each: give them a pool of their own,
+	// so they never starve the drains' own commands.
+	rdb := p.rdb
+	if c, ok := p.rdb.(*redis.Client); ok {
+		o := *c.Options()
+		o.PoolSize, o.MinIdleConns, o.MaxIdleConns = p.opts.DrainWorkers, 0, p.opts.DrainWorkers
+		own := redis.NewClient(&o)
+		defer own.Close()
+		rdb = own
+	}
+	var wg sync.WaitGroup
+	for range p.opts.DrainWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.drainWorker(ctx, stopping, rdb)
+		}()
+	}
+	wg.Wait()
+}
+
+// readyPoll bounds a drain worker's blocking pop, so it notices a shutdown.
+const readyPoll = "0.25"
+
+func (p *Processor) drainWorker(ctx context.Context, stopping <-chan struct{}, rdb redis.UniversalClient) {
+	for {
+		select {
+		case <-stopping:
+			return
+		default:
+		}
+		// Raw BRPOP: go-redis rounds BRPop timeouts up to a second.
+		res, err := rdb.Do(ctx, "BRPOP", readyKey, readyPoll).StringSlice()
+		switch {
+		case errors.Is(err, redis.Nil):
+			continue
+		case err != nil:
+			if ctx.Err() != nil {
+				return
+			}
+			p.log.Warn("telegram: drain worker: pop", "error", err)
+			select {
+			case <-stopping:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		case len(res) != 2:
+			continue
+		}
+		m, err := parseMember(res[1])
+		if err != nil {
+			p.log.Error("telegram: drain worker: bad ready entry", "entry", res[1], "error", err)
+			continue
+		}
+		if err := p.drain(ctx, m); err != nil {
+			p.retryLater(ctx, m, err)
+		}
+	}
+}
+
+// retryLater hands a failed drain to asynq: after the failed update's
+// back-off (a RateLimitedError) or a second. If that enqueue fails too, the
+// mailbox is an orphan the sweeper re-drains.
+func (p *Processor) retryLater(ctx context.Context, m mailbox, cause error) {
+	after := time.Second
+	if rl, ok := asRateLimited(cause); ok {
+		after = rl.After
+	} else {
+		p.log.Warn("telegram: drain failed, retrying", "tenant_id", m.TenantID, "bot_id", m.BotID, "chat_id", m.ChatID,
+			"error", cause)
+	}
+	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := p.queue.Enqueue(ectx, newDrainTask(m), asynq.ProcessIn(after)); err != nil {
+		p.log.Error("telegram: enqueue drain retry; the sweeper will re-drain", "tenant_id", m.TenantID,
+			"bot_id", m.BotID, "chat_id", m.ChatID, "error", err)
+	}
+}
+
+func asRateLimited(err error) (*queue.RateLimitedError, bool) {
+	var rl *queue.RateLimitedError
+	ok := errors.As(err, &rl)
+	return rl, ok
+}
+
+// HandleDrain is the telegram:drain task: a drain retried after a failure
+// (or one enqueued by an older version of the intake).
 func (p *Processor) HandleDrain(ctx context.Context, t *asynq.Task) error {
 	var m mailbox
 	if err := json.Unmarshal(t.Payload(), &m); err != nil || m.TenantID == uuid.Nil {
 		return fmt.Errorf("telegram: drain payload: %v: %w", err, asynq.SkipRetry)
 	}
+	return p.drain(ctx, m)
+}
+
+// drain handles a chat's mailbox in update_id order. Only the holder of the
+// chat's lock drains; a drain that finds the lock taken exits, because the
+// holder looks at the mailbox again after releasing the lock (closing the
+// race with an update that arrives meanwhile).
+func (p *Processor) drain(ctx context.Context, m mailbox) error {
 	// Clear the "drain queued" marker BEFORE looking at the mailbox: an
 	// update accepted before this point is in the mailbox that this drain
 	// (or the lock holder's re-check) reads; one accepted after it finds no
-	// marker and enqueues a drain of its own (docs/webhooks.md, "Drain
-	// markers"). An error retries the task, which clears it again.
+	// marker and hands the chat over again (docs/webhooks.md, "Drain
+	// markers"). A failed drain is retried, which clears it again.
 	if err := p.rdb.Del(ctx, pendingKey(m.BotID, m.ChatID)).Err(); err != nil {
 		return fmt.Errorf("telegram: drain clear marker: %w", err)
 	}
@@ -148,8 +261,8 @@ func (p *Processor) HandleDrain(ctx context.Context, t *asynq.Task) error {
 			return err
 		}
 		if n >= p.opts.Batch {
-			// Yield: another chat's drain may run before this one goes on.
-			return p.queue.Enqueue(ctx, newDrainTask(m))
+			// Yield: the chats handed over before this one go first.
+			return handOver(ctx, p.rdb, m)
 		}
 		// Re-check after releasing: an update accepted after our last look
 		// had its drain exit on our lock.
@@ -256,7 +369,7 @@ func (p *Processor) handleFailed(ctx context.Context, m mailbox, raw string, upd
 		if err := bury(ctx, p.rdb, m, raw, updateID, cause); err != nil {
 			return err
 		}
-		return p.queue.Enqueue(ctx, newDrainTask(m))
+		return handOver(ctx, p.rdb, m)
 	}
 	log.Warn("telegram: update failed, will retry", "attempts", n, "error", cause)
 	return &queue.RateLimitedError{After: min(time.Duration(1<<min(n, 6))*time.Second, time.Minute), Cause: cause}
@@ -396,8 +509,8 @@ func (p *Processor) recordFresh(ctx context.Context, tx pgx.Tx, m mailbox, u *Up
 }
 
 // HandleSweep re-drains mailboxes that hold updates but have no drain
-// running (a worker killed mid-task, an enqueue that failed after the
-// update was filed), and prunes old dedupe rows.
+// running (a worker killed mid-drain or after popping the chat, a retry
+// whose enqueue failed), and prunes old dedupe rows.
 func (p *Processor) HandleSweep(ctx context.Context, _ *asynq.Task) error {
 	var cursor uint64
 	for {
@@ -411,14 +524,9 @@ func (p *Processor) HandleSweep(ctx context.Context, _ *asynq.Task) error {
 				_ = p.rdb.SRem(ctx, indexKey, s).Err()
 				continue
 			}
-			state, err := sweepOne(ctx, p.rdb, m)
-			if err != nil {
+			// An orphan is handed to the drain workers in the script.
+			if err := sweepOne(ctx, p.rdb, m); err != nil {
 				return fmt.Errorf("telegram: sweep %s: %w", s, err)
-			}
-			if state == sweepOrphan {
-				if err := p.queue.Enqueue(ctx, newDrainTask(m)); err != nil {
-					return err
-				}
 			}
 		}
 		if cursor = next; cursor == 0 {

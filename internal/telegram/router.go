@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tgdesk/helpdesk/internal/bots"
@@ -26,11 +25,6 @@ const SecretHeader = "X-Telegram-Bot-Api-Secret-Token"
 // from memory; unknown ids are bots.ErrNotFound).
 type Targets interface {
 	WebhookTarget(ctx context.Context, publicID string) (bots.Target, error)
-}
-
-// Enqueuer puts tasks on the queue (*queue.Client).
-type Enqueuer interface {
-	Enqueue(ctx context.Context, t *asynq.Task, opts ...asynq.Option) error
 }
 
 // RouterOptions tune the webhook router.
@@ -51,13 +45,12 @@ type RouterOptions struct {
 type Router struct {
 	targets Targets
 	rdb     redis.Scripter
-	queue   Enqueuer
 	opts    RouterOptions
 	log     *slog.Logger
 }
 
 // NewRouter builds the webhook router.
-func NewRouter(targets Targets, rdb redis.Scripter, q Enqueuer, opts RouterOptions) *Router {
+func NewRouter(targets Targets, rdb redis.Scripter, opts RouterOptions) *Router {
 	if opts.SeenTTL <= 0 {
 		opts.SeenTTL = 25 * time.Hour
 	}
@@ -70,7 +63,7 @@ func NewRouter(targets Targets, rdb redis.Scripter, q Enqueuer, opts RouterOptio
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Router{targets: targets, rdb: rdb, queue: q, opts: opts, log: opts.Logger}
+	return &Router{targets: targets, rdb: rdb, opts: opts, log: opts.Logger}
 }
 
 // Mount registers POST /tg/:publicID on app, without authentication: the
@@ -109,30 +102,14 @@ func (r *Router) handle(c *fiber.Ctx) error {
 	raw := append([]byte(nil), bytes.TrimSpace(body)...)
 	m := mailbox{TenantID: target.TenantID, BotID: target.BotID, ChatID: u.ChatID()}
 
+	// One script dedupes, files and, unless a drain is already queued for
+	// the chat, hands it to the drain workers: after it nothing can fail
+	// that would strand the update (docs/webhooks.md).
 	rctx, cancel := context.WithTimeout(ctx, r.opts.RedisTimeout)
 	defer cancel()
-	_, drain, err := accept(rctx, r.rdb, m, u.UpdateID, raw, r.opts.SeenTTL)
-	if err != nil {
+	if _, _, err := accept(rctx, r.rdb, m, u.UpdateID, raw, r.opts.SeenTTL); err != nil {
 		r.log.Error("webhook: redis refused the update", "tenant_id", target.TenantID, "bot_id", target.BotID,
 			"update_id", u.UpdateID, "error", err)
-		return httpx.Unavailable("queue_unavailable", "The update could not be queued; retry.")
-	}
-	if !drain {
-		// A duplicate, or a drain of this chat is queued and has not
-		// started yet: it will read this update (docs/webhooks.md).
-		return c.SendStatus(http.StatusOK)
-	}
-	if err := r.queue.Enqueue(rctx, newDrainTask(m)); err != nil {
-		// The update is safe in its mailbox. Clear the marker this request
-		// set, so that the next update of the chat, or Telegram's retry of
-		// this one (dropped as a duplicate, but it sets the marker again),
-		// enqueues the drain; the sweeper covers the rest. 503 tells the
-		// truth: the hand-off did not finish.
-		cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.RedisTimeout)
-		defer ccancel()
-		cerr := clearPending(cctx, r.rdb, m)
-		r.log.Error("webhook: enqueue drain", "tenant_id", target.TenantID, "bot_id", target.BotID,
-			"update_id", u.UpdateID, "error", err, "clear_error", cerr)
 		return httpx.Unavailable("queue_unavailable", "The update could not be queued; retry.")
 	}
 	return c.SendStatus(http.StatusOK)

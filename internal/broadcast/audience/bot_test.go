@@ -56,7 +56,7 @@ func newRig(t *testing.T) *rig {
 		bots.Options{PublicURL: "http://" + ln.Addr().String(), MaxConnections: 40, Logger: quiet})
 	tenants := tenant.NewService(env.DB, env.Redis.Client, tenant.WithLogger(quiet))
 	qc := queue.NewClient(env.Redis.Asynq)
-	router := telegram.NewRouter(bs, env.Redis.Client, qc, telegram.RouterOptions{Logger: quiet})
+	router := telegram.NewRouter(bs, env.Redis.Client, telegram.RouterOptions{Logger: quiet})
 	app := httpx.NewApp(httpx.Options{BodyLimit: 1 << 20, Logger: quiet})
 	router.Mount(app)
 	go func() { _ = app.Listener(ln) }()

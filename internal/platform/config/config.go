@@ -38,6 +38,7 @@ type Config struct {
 	SMTPFrom          string
 	TelegramAPIURL    string
 	WorkerConcurrency int
+	DrainWorkers      int
 	TaskCheckInterval time.Duration
 	ShutdownTimeout   time.Duration
 	WebhookMaxConns   int
@@ -148,7 +149,8 @@ var Specs = []Spec{
 		return nil
 	}},
 	{"HELPDESK_WORKER_CONCURRENCY", "32", false, "asynq worker goroutines per `work` process", positiveInt(func(c *Config) *int { return &c.WorkerConcurrency })},
-	{"HELPDESK_TASK_CHECK_INTERVAL", "10ms", false, "how often an idle worker polls for new and retried tasks; two such hops sit on the live path (docs/benchmarks.md)", duration(func(c *Config) *time.Duration { return &c.TaskCheckInterval })},
+	{"HELPDESK_DRAIN_WORKERS", "16", false, "goroutines per `work` process that take chats with new updates off the ready list and drain them (no queue poll on the live path)", positiveInt(func(c *Config) *int { return &c.DrainWorkers })},
+	{"HELPDESK_TASK_CHECK_INTERVAL", "10ms", false, "how often an idle worker polls for new and retried tasks (an outbox pump's first start, retries, scheduled sends; docs/benchmarks.md)", duration(func(c *Config) *time.Duration { return &c.TaskCheckInterval })},
 	{"HELPDESK_DRAIN_LOCK_TTL", "30s", false, "lifetime of a chat's drain lock (renewed while held); a killed worker's chats are free again after it", duration(func(c *Config) *time.Duration { return &c.DrainLockTTL })},
 	{"HELPDESK_UPDATES_SWEEP_INTERVAL", "30s", false, "how often the sweeper re-drains chats whose mailbox has updates and no drainer", duration(func(c *Config) *time.Duration { return &c.UpdatesSweep })},
 	{"HELPDESK_OUTBOX_LEASE_TTL", "30s", false, "lifetime of a bot's outbox sender lease; a killed worker's bots are picked up after it", duration(func(c *Config) *time.Duration { return &c.OutboxLeaseTTL })},

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -58,11 +59,24 @@ type ServerOptions struct {
 	Logger            *slog.Logger
 }
 
-// Server runs task handlers.
+// Server runs task handlers, and loops that feed work to handlers without
+// an asynq task (Go).
 type Server struct {
-	srv *asynq.Server
-	mux *asynq.ServeMux
+	srv             *asynq.Server
+	mux             *asynq.ServeMux
+	shutdownTimeout time.Duration
+
+	loops    []Loop
+	stopping chan struct{}
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
 }
+
+// A Loop runs beside the task handlers from Start to Shutdown. It should
+// stop taking new work soon after stopping is closed and return when its
+// work in flight is done; ctx is cancelled only when the shutdown timeout
+// has passed, to cut that work short (as asynq does to its handlers).
+type Loop func(ctx context.Context, stopping <-chan struct{})
 
 // NewServer builds a worker server. TaskCheckInterval governs the idle
 // latency of every hop on the live path (DESIGN.md section 5); the delayed
@@ -92,7 +106,11 @@ func NewServer(opt asynq.RedisConnOpt, o ServerOptions) *Server {
 			log.Warn("task failed", "type", t.Type(), "retried", retried, "max_retry", maxRetry, "error", err)
 		}),
 	})
-	return &Server{srv: srv, mux: mux}
+	timeout := o.ShutdownTimeout
+	if timeout <= 0 {
+		timeout = 8 * time.Second // asynq's default
+	}
+	return &Server{srv: srv, mux: mux, shutdownTimeout: timeout}
 }
 
 // Handle registers a handler for a task type.
@@ -100,12 +118,50 @@ func (s *Server) Handle(taskType string, h func(context.Context, *asynq.Task) er
 	s.mux.HandleFunc(taskType, h)
 }
 
-// Start starts processing in the background.
-func (s *Server) Start() error { return s.srv.Start(s.mux) }
+// Go adds a loop to run from Start to Shutdown; call it before Start.
+func (s *Server) Go(l Loop) { s.loops = append(s.loops, l) }
 
-// Shutdown waits for in-flight tasks up to the shutdown timeout; tasks still
-// running then are re-queued by asynq, so nothing is lost.
-func (s *Server) Shutdown() { s.srv.Shutdown() }
+// Start starts processing in the background.
+func (s *Server) Start() error {
+	if err := s.srv.Start(s.mux); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel, s.stopping = cancel, make(chan struct{})
+	for _, l := range s.loops {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			l(ctx, s.stopping)
+		}()
+	}
+	return nil
+}
+
+// Shutdown waits for in-flight tasks and loop work up to the shutdown
+// timeout, both at once; tasks still running then are re-queued by asynq,
+// and loops are cancelled (their work must be safe to cut, as a task's is),
+// so nothing is lost.
+func (s *Server) Shutdown() {
+	if s.stopping == nil {
+		s.srv.Shutdown()
+		return
+	}
+	close(s.stopping)
+	loopsDone := make(chan struct{})
+	go func() { s.wg.Wait(); close(loopsDone) }()
+	t := time.NewTimer(s.shutdownTimeout)
+	defer t.Stop()
+	s.srv.Shutdown()
+	select {
+	case <-loopsDone:
+	case <-t.C:
+		s.cancel()
+		<-loopsDone
+	}
+	s.cancel()
+	s.stopping = nil
+}
 
 // RateLimitedError asks for a retry after a delay without counting the
 // attempt as a failure (a Telegram 429, a CRM's 429, a busy mailbox).
