@@ -174,9 +174,17 @@ func TestGroupBudgetUnderAFlood(t *testing.T) {
 	d.bindGroup()
 	olga := d.agent("Olga", "olga")
 	users := d.flood(clk, 10, 10)
-	// An agent answers the first topic that shows a message as soon as it
-	// does: 📝 is wanted while most of the relays still wait for the budget.
+	// An agent answers the first topic that shows a message once the desk
+	// has every message of the flood (a person writing after the reply would
+	// rightly want ❗ again): 📝 is wanted while most of the relays still
+	// wait for the budget.
 	_, thread := d.topicWith("-m0", d.group.ID)
+	eventually(t, 30*time.Second, "the flood stored", func() bool {
+		var n int
+		_ = env.Owner.QueryRow(context.Background(), `SELECT count(*) FROM support_messages WHERE tenant_id = $1
+			AND direction = 'in'`, d.tenant).Scan(&n)
+		return n == 100
+	})
 	reply := d.say(olga.ID, thread, "on it")
 	threads := d.wantTopics(users, 10, d.group.ID)
 	eventually(t, 30*time.Second, "the icon edit", func() bool {
